@@ -1,0 +1,248 @@
+// Package pipeline wires the flow: supervised sources send batches into one
+// bounded queue; a single writer coalesces them, commits them to the primary
+// store (with file offsets in the same transaction), credits each source's
+// `stored` counter, then hands them to the best-effort secondary sinks.
+// Shutdown is ordered: stop sources, drain the queue, flush, close.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/darkscope/darkscope/internal/event"
+	"github.com/darkscope/darkscope/internal/sink"
+	"github.com/darkscope/darkscope/internal/source"
+)
+
+// Primary is the authoritative store.
+type Primary interface {
+	// Append commits events and the given source offsets in one transaction.
+	Append(ctx context.Context, events []event.Event, offs []source.Offset) error
+	SaveCounters(ctx context.Context, snaps []source.Snapshot) error
+}
+
+// Secondary is a named best-effort sink.
+type Secondary struct {
+	Name string
+	Sink sink.Sink
+}
+
+// Config sizes the pipeline.
+type Config struct {
+	QueueBatches  int           // capacity of the queue, in batches
+	FlushInterval time.Duration // write at least this often while events wait
+	MaxBatch      int           // write when this many events wait
+	CountersEvery time.Duration // persist source counters this often (0: only at the end)
+	DrainTimeout  time.Duration // bound on the final drain and flush at shutdown
+}
+
+// Pipeline moves batches from sources to sinks.
+type Pipeline struct {
+	cfg      Config
+	primary  Primary
+	sinks    []Secondary
+	registry *source.Registry
+	logger   *slog.Logger
+
+	queue     chan source.Batch
+	producers sync.WaitGroup
+	closing   atomic.Bool
+
+	sinkErrs []atomic.Uint64
+	writes   atomic.Uint64
+}
+
+// New validates cfg and returns a pipeline. registry may be nil when
+// counters need not be persisted.
+func New(cfg Config, primary Primary, sinks []Secondary, registry *source.Registry, logger *slog.Logger) (*Pipeline, error) {
+	if primary == nil {
+		return nil, errors.New("pipeline: no primary store")
+	}
+	if cfg.QueueBatches <= 0 {
+		cfg.QueueBatches = 256
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = 500 * time.Millisecond
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 65536
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 30 * time.Second
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Pipeline{
+		cfg: cfg, primary: primary, sinks: sinks, registry: registry, logger: logger,
+		queue:    make(chan source.Batch, cfg.QueueBatches),
+		sinkErrs: make([]atomic.Uint64, len(sinks)),
+	}, nil
+}
+
+// Queue is where sources send batches.
+func (p *Pipeline) Queue() chan<- source.Batch { return p.queue }
+
+// Go runs src under a supervisor until ctx is done or src finishes. It may be
+// called before or during Run, but not after Run's context is done. The
+// returned channel yields the supervisor's result once.
+func (p *Pipeline) Go(ctx context.Context, src source.Source) <-chan error {
+	res := make(chan error, 1)
+	if p.closing.Load() {
+		res <- fmt.Errorf("pipeline is shutting down; source %s not started", src.Name())
+		return res
+	}
+	p.producers.Add(1)
+	go func() {
+		defer p.producers.Done()
+		res <- source.Supervise(ctx, src, p.queue, p.logger, 30*time.Second)
+	}()
+	return res
+}
+
+// Run writes until ctx is done and every source started with Go has
+// returned, then drains the queue and flushes. Call it once.
+func (p *Pipeline) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		p.closing.Store(true)
+		p.producers.Wait()
+		close(p.queue)
+		close(done)
+	}()
+	err := p.write(ctx)
+	<-done
+	return err
+}
+
+// RunUntilDone is Run for finite sources: it returns once every source
+// started with Go has finished and everything is written (or ctx ends).
+func (p *Pipeline) RunUntilDone(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		p.producers.Wait()
+		cancel()
+	}()
+	return p.Run(ctx)
+}
+
+type pending struct {
+	events  []event.Event
+	credits map[*source.Counters]uint64
+	offs    map[string]source.Offset
+	order   []string
+}
+
+func (p *Pipeline) write(ctx context.Context) error {
+	pend := pending{
+		events:  make([]event.Event, 0, min(p.cfg.MaxBatch, 1<<16)),
+		credits: map[*source.Counters]uint64{},
+		offs:    map[string]source.Offset{},
+	}
+	tick := time.NewTicker(p.cfg.FlushInterval)
+	defer tick.Stop()
+	var countersAt time.Time
+	var firstErr error
+	flush := func(wctx context.Context) {
+		if err := p.flush(wctx, &pend); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if p.registry != nil && p.cfg.CountersEvery > 0 && time.Since(countersAt) >= p.cfg.CountersEvery {
+			countersAt = time.Now()
+			if err := p.primary.SaveCounters(wctx, p.registry.Snapshots()); err != nil {
+				p.logger.Warn("save counters", "err", err)
+			}
+		}
+	}
+	for {
+		select {
+		case b, ok := <-p.queue:
+			if !ok {
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.DrainTimeout)
+				flush(dctx)
+				if p.registry != nil {
+					if err := p.primary.SaveCounters(dctx, p.registry.Snapshots()); err != nil {
+						p.logger.Warn("save counters", "err", err)
+					}
+				}
+				cancel()
+				for _, s := range p.sinks {
+					if err := s.Sink.Close(); err != nil {
+						p.logger.Warn("close sink", "sink", s.Name, "err", err)
+					}
+				}
+				return firstErr
+			}
+			pend.add(b)
+			if len(pend.events) >= p.cfg.MaxBatch {
+				flush(context.WithoutCancel(ctx))
+			}
+		case <-tick.C:
+			flush(context.WithoutCancel(ctx))
+		}
+	}
+}
+
+func (pd *pending) add(b source.Batch) {
+	pd.events = append(pd.events, b.Events...)
+	if b.Counters != nil {
+		pd.credits[b.Counters] += uint64(len(b.Events))
+	}
+	if b.Offset != nil {
+		if _, ok := pd.offs[b.Offset.Key]; !ok {
+			pd.order = append(pd.order, b.Offset.Key)
+		}
+		pd.offs[b.Offset.Key] = *b.Offset
+	}
+	source.ReleaseEvents(b.Events)
+}
+
+func (p *Pipeline) flush(ctx context.Context, pd *pending) error {
+	if len(pd.events) == 0 && len(pd.offs) == 0 {
+		return nil
+	}
+	offs := make([]source.Offset, 0, len(pd.order))
+	for _, k := range pd.order {
+		offs = append(offs, pd.offs[k])
+	}
+	err := p.primary.Append(ctx, pd.events, offs)
+	if err != nil {
+		p.logger.Error("store write failed; events counted as lost", "events", len(pd.events), "err", err)
+		for c, n := range pd.credits {
+			c.AddLost(source.LostStoreError, n)
+		}
+		err = fmt.Errorf("store append: %w", err)
+	} else {
+		p.writes.Add(1)
+		for c, n := range pd.credits {
+			c.AddStored(n)
+		}
+		for i, s := range p.sinks {
+			if serr := s.Sink.Write(ctx, pd.events); serr != nil {
+				if p.sinkErrs[i].Add(1) == 1 || p.sinkErrs[i].Load()%1000 == 0 {
+					p.logger.Warn("secondary sink write failed", "sink", s.Name, "failures", p.sinkErrs[i].Load(), "err", serr)
+				}
+			}
+		}
+	}
+	pd.events = pd.events[:0]
+	clear(pd.credits)
+	clear(pd.offs)
+	pd.order = pd.order[:0]
+	return err
+}
+
+// SinkFailures returns the failed-write count of each secondary sink.
+func (p *Pipeline) SinkFailures() map[string]uint64 {
+	m := make(map[string]uint64, len(p.sinks))
+	for i, s := range p.sinks {
+		m[s.Name] = p.sinkErrs[i].Load()
+	}
+	return m
+}

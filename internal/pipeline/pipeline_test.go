@@ -1,0 +1,170 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/darkscope/darkscope/internal/event"
+	"github.com/darkscope/darkscope/internal/source"
+)
+
+type memStore struct {
+	mu       sync.Mutex
+	events   []event.Event
+	offs     map[string]source.Offset
+	failNext int
+	counters []source.Snapshot
+}
+
+func (m *memStore) Append(_ context.Context, evs []event.Event, offs []source.Offset) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failNext > 0 {
+		m.failNext--
+		return errors.New("disk full")
+	}
+	m.events = append(m.events, evs...)
+	if m.offs == nil {
+		m.offs = map[string]source.Offset{}
+	}
+	for _, o := range offs {
+		m.offs[o.Key] = o
+	}
+	return nil
+}
+
+func (m *memStore) SaveCounters(_ context.Context, s []source.Snapshot) error {
+	m.mu.Lock()
+	m.counters = s
+	m.mu.Unlock()
+	return nil
+}
+
+// genSource sends n events in batches of bs, with an offset per batch.
+type genSource struct {
+	name  string
+	n, bs int
+	c     *source.Counters
+}
+
+func (g *genSource) Name() string { return g.name }
+func (g *genSource) Run(ctx context.Context, out chan<- source.Batch) error {
+	sent := 0
+	for sent < g.n {
+		evs := source.NewEvents()
+		for i := 0; i < g.bs && sent < g.n; i++ {
+			var e event.Event
+			e.Src = netip.AddrFrom4([4]byte{10, 0, byte(sent >> 8), byte(sent)})
+			e.DstPort = uint16(sent)
+			e.Source = g.name
+			evs = append(evs, e)
+			sent++
+		}
+		b := source.Batch{Counters: g.c, Events: evs, Offset: &source.Offset{Key: g.name, Offset: int64(sent)}}
+		select {
+		case out <- b:
+			g.c.AddReceived(uint64(len(evs)))
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
+}
+
+func TestCountsBalanceAndOffsets(t *testing.T) {
+	reg := source.NewRegistry()
+	st := &memStore{}
+	p, err := New(Config{QueueBatches: 4, FlushInterval: 10 * time.Millisecond, MaxBatch: 1000}, st, nil, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &genSource{name: "a", n: 5000, bs: 300, c: reg.Get("a")}
+	b := &genSource{name: "b", n: 777, bs: 50, c: reg.Get("b")}
+	p.Go(context.Background(), a)
+	p.Go(context.Background(), b)
+	if err := p.RunUntilDone(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.events) != 5777 {
+		t.Fatalf("stored %d events, want 5777", len(st.events))
+	}
+	for _, s := range reg.Snapshots() {
+		if !s.Balanced() {
+			t.Errorf("%s not balanced: %+v", s.Source, s)
+		}
+	}
+	if st.offs["a"].Offset != 5000 || st.offs["b"].Offset != 777 {
+		t.Errorf("offsets = %+v", st.offs)
+	}
+	if len(st.counters) != 2 || st.counters[0].Stored != 5000 {
+		t.Errorf("counters not persisted at the end: %+v", st.counters)
+	}
+}
+
+func TestStoreErrorCountedAsLost(t *testing.T) {
+	reg := source.NewRegistry()
+	st := &memStore{failNext: 1}
+	p, _ := New(Config{QueueBatches: 1, FlushInterval: time.Hour, MaxBatch: 100}, st, nil, reg, nil)
+	p.Go(context.Background(), &genSource{name: "a", n: 250, bs: 100, c: reg.Get("a")})
+	err := p.RunUntilDone(context.Background())
+	if err == nil {
+		t.Fatal("store failure not reported")
+	}
+	s := reg.Get("a").Snapshot()
+	if s.Lost[source.LostStoreError] != 100 || s.Stored != 150 || !s.Balanced() {
+		t.Errorf("counters = %+v", s)
+	}
+	if st.offs["a"].Offset != 250 {
+		t.Errorf("offset after recovery = %+v", st.offs["a"])
+	}
+}
+
+// blocking source sends until cancelled; shutdown must drain what was queued.
+func TestShutdownDrains(t *testing.T) {
+	reg := source.NewRegistry()
+	st := &memStore{}
+	p, _ := New(Config{QueueBatches: 8, FlushInterval: time.Hour, MaxBatch: 1 << 20}, st, nil, reg, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	p.Go(ctx, &genSource{name: "a", n: 1 << 30, bs: 64, c: reg.Get("a")})
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("shutdown hung")
+	}
+	s := reg.Get("a").Snapshot()
+	if s.Stored == 0 || s.Stored != uint64(len(st.events)) || !s.Balanced() {
+		t.Errorf("after shutdown: stored %d of received %d (in store %d)", s.Stored, s.Received, len(st.events))
+	}
+}
+
+func BenchmarkPipeline(b *testing.B) {
+	reg := source.NewRegistry()
+	st := &nullStore{}
+	b.ReportAllocs()
+	total := 0
+	for b.Loop() {
+		p, _ := New(Config{QueueBatches: 64, FlushInterval: time.Second, MaxBatch: 65536}, st, nil, reg, nil)
+		p.Go(context.Background(), &genSource{name: "a", n: 200000, bs: source.BatchSize, c: reg.Get("a")})
+		if err := p.RunUntilDone(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		total += 200000
+	}
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
+}
+
+type nullStore struct{}
+
+func (nullStore) Append(context.Context, []event.Event, []source.Offset) error { return nil }
+func (nullStore) SaveCounters(context.Context, []source.Snapshot) error       { return nil }
