@@ -1,0 +1,318 @@
+// Package web is the daemon's local API at the right edge of the flow: an
+// HTTP server on a unix socket (mode 0600) that answers reports from the
+// store and takes writes (ingest a batch, import a file by path) into the
+// running pipeline, plus the client the CLI uses to reach it. With a daemon
+// running, the CLI goes through here; without one it opens the store itself.
+package web
+
+import (
+	"context"
+	"encoding/gob"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/darkscope/darkscope/internal/event"
+	"github.com/darkscope/darkscope/internal/report"
+	"github.com/darkscope/darkscope/internal/source"
+)
+
+// Ingester takes writes into the running daemon.
+type Ingester interface {
+	// Import reads a file by path (format "" = detect) to its end.
+	Import(ctx context.Context, path, format string) ([]source.Snapshot, error)
+	// Ingest reads a batch of lines from r (format "kernlog" or "ulogd").
+	Ingest(ctx context.Context, r io.Reader, format, name string) ([]source.Snapshot, error)
+}
+
+// Server serves the API.
+type Server struct {
+	rd     report.Reader
+	ing    Ingester
+	logger *slog.Logger
+	mux    *http.ServeMux
+}
+
+// NewServer returns a server over rd and ing.
+func NewServer(rd report.Reader, ing Ingester, logger *slog.Logger) *Server {
+	s := &Server{rd: rd, ing: ing, logger: logger, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	s.mux.HandleFunc("GET /v1/top", s.top)
+	s.mux.HandleFunc("GET /v1/histogram", s.histogram)
+	s.mux.HandleFunc("GET /v1/events", s.events)
+	s.mux.HandleFunc("POST /v1/query", s.query)
+	s.mux.HandleFunc("GET /v1/stats", s.stats)
+	s.mux.HandleFunc("GET /v1/counters", s.counters)
+	s.mux.HandleFunc("POST /v1/import", s.importFile)
+	s.mux.HandleFunc("POST /v1/ingest", s.ingest)
+	return s
+}
+
+// Handler exposes the routes (tests).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve listens on the unix socket path (replacing a stale socket file) until
+// ctx is done.
+func (s *Server) Serve(ctx context.Context, path string) error {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("API socket %s is in use: another darkscope daemon is running", path)
+	}
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("listen on API socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("chmod API socket: %w", err)
+	}
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	err = srv.Serve(ln)
+	_ = os.Remove(path)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("serve API: %w", err)
+}
+
+func fail(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// filterFromQuery decodes a report.Filter from URL parameters.
+func filterFromQuery(q url.Values) (report.Filter, error) {
+	f := report.AnyFilter()
+	var err error
+	if v := q.Get("since"); v != "" {
+		if f.Since, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return f, fmt.Errorf("since: %w", err)
+		}
+	}
+	if v := q.Get("until"); v != "" {
+		if f.Until, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return f, fmt.Errorf("until: %w", err)
+		}
+	}
+	if v := q.Get("src"); v != "" {
+		if f.Src, err = netip.ParsePrefix(v); err != nil {
+			return f, fmt.Errorf("src: %w", err)
+		}
+	}
+	if v := q.Get("dst"); v != "" {
+		if f.Dst, err = netip.ParsePrefix(v); err != nil {
+			return f, fmt.Errorf("dst: %w", err)
+		}
+	}
+	if v := q.Get("port"); v != "" {
+		if f.Port, err = strconv.Atoi(v); err != nil {
+			return f, fmt.Errorf("port: %w", err)
+		}
+	}
+	if v := q.Get("proto"); v != "" {
+		if f.Proto, err = strconv.Atoi(v); err != nil {
+			return f, fmt.Errorf("proto: %w", err)
+		}
+	}
+	f.Sensor = q.Get("sensor")
+	return f, nil
+}
+
+func filterToQuery(f report.Filter, q url.Values) {
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.Format(time.RFC3339Nano))
+	}
+	if f.Src.IsValid() {
+		q.Set("src", f.Src.String())
+	}
+	if f.Dst.IsValid() {
+		q.Set("dst", f.Dst.String())
+	}
+	q.Set("port", strconv.Itoa(f.Port))
+	q.Set("proto", strconv.Itoa(f.Proto))
+	if f.Sensor != "" {
+		q.Set("sensor", f.Sensor)
+	}
+}
+
+func (s *Server) top(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f, err := filterFromQuery(q)
+	if err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	dim, err := report.ParseDimension(q.Get("dim"))
+	if err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	rows, err := s.rd.Top(r.Context(), dim, f, limit)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, rows)
+}
+
+func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f, err := filterFromQuery(q)
+	if err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	width, err := time.ParseDuration(q.Get("width"))
+	if err != nil {
+		fail(w, http.StatusBadRequest, fmt.Errorf("width: %w", err))
+		return
+	}
+	b, err := s.rd.Histogram(r.Context(), width, f)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, b)
+}
+
+// events streams gob-encoded events, then a trailing error string ("" = ok).
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f, err := filterFromQuery(q)
+	if err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	w.Header().Set("Content-Type", "application/x-gob")
+	enc := gob.NewEncoder(w)
+	err = s.rd.Events(r.Context(), f, limit, func(e *event.Event) error {
+		return enc.Encode(streamItem{Event: e})
+	})
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	_ = enc.Encode(streamItem{End: true, Err: msg})
+}
+
+type streamItem struct {
+	Event *event.Event
+	Cols  []string
+	Row   []string
+	End   bool
+	Err   string
+}
+
+// query streams gob items: the header, rows rendered as text, the end marker.
+func (s *Server) query(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-gob")
+	enc := gob.NewEncoder(w)
+	err = s.rd.Query(r.Context(), string(body), func(cols []string, row []any) error {
+		if row == nil {
+			return enc.Encode(streamItem{Cols: cols})
+		}
+		return enc.Encode(streamItem{Row: RenderRow(row)})
+	})
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	_ = enc.Encode(streamItem{End: true, Err: msg})
+}
+
+// RenderRow turns database values into text cells.
+func RenderRow(row []any) []string {
+	out := make([]string, len(row))
+	for i, v := range row {
+		switch x := v.(type) {
+		case nil:
+			out[i] = "NULL"
+		case []byte:
+			out[i] = fmt.Sprintf("%x", x)
+		case time.Time:
+			out[i] = x.UTC().Format(time.RFC3339Nano)
+		default:
+			out[i] = fmt.Sprint(x)
+		}
+	}
+	return out
+}
+
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
+	st, err := s.rd.Stats(r.Context())
+	if err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, st)
+}
+
+func (s *Server) counters(w http.ResponseWriter, r *http.Request) {
+	c, err := s.rd.Counters(r.Context())
+	if err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, c)
+}
+
+type importRequest struct {
+	Path   string `json:"path"`
+	Format string `json:"format"`
+}
+
+func (s *Server) importFile(w http.ResponseWriter, r *http.Request) {
+	var req importRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
+		fail(w, http.StatusBadRequest, fmt.Errorf("import request: %w", err))
+		return
+	}
+	snaps, err := s.ing.Import(r.Context(), req.Path, req.Format)
+	if err != nil {
+		fail(w, http.StatusUnprocessableEntity, err)
+		return
+	}
+	writeJSON(w, snaps)
+}
+
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	snaps, err := s.ing.Ingest(r.Context(), r.Body, q.Get("format"), q.Get("name"))
+	if err != nil {
+		fail(w, http.StatusUnprocessableEntity, err)
+		return
+	}
+	writeJSON(w, snaps)
+}
