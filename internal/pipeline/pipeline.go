@@ -180,7 +180,10 @@ func (p *Pipeline) write(ctx context.Context) error {
 				return firstErr
 			}
 			pend.add(b)
-			if len(pend.events) >= p.cfg.MaxBatch {
+			if b.Flushed != nil {
+				flush(context.WithoutCancel(ctx))
+				close(b.Flushed)
+			} else if len(pend.events) >= p.cfg.MaxBatch {
 				flush(context.WithoutCancel(ctx))
 			}
 		case <-tick.C:
@@ -236,6 +239,23 @@ func (p *Pipeline) flush(ctx context.Context, pd *pending) error {
 	clear(pd.offs)
 	pd.order = pd.order[:0]
 	return err
+}
+
+// Sync returns once everything queued before the call is committed (or ctx
+// ends). It must not be called after Run has returned.
+func (p *Pipeline) Sync(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case p.queue <- source.Batch{Flushed: done}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // SinkFailures returns the failed-write count of each secondary sink.

@@ -167,4 +167,30 @@ func BenchmarkPipeline(b *testing.B) {
 type nullStore struct{}
 
 func (nullStore) Append(context.Context, []event.Event, []source.Offset) error { return nil }
-func (nullStore) SaveCounters(context.Context, []source.Snapshot) error       { return nil }
+func (nullStore) SaveCounters(context.Context, []source.Snapshot) error        { return nil }
+
+func TestSyncBarrier(t *testing.T) {
+	reg := source.NewRegistry()
+	st := &memStore{}
+	p, _ := New(Config{QueueBatches: 8, FlushInterval: time.Hour, MaxBatch: 1 << 20}, st, nil, reg, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	res := p.Go(ctx, &genSource{name: "a", n: 1000, bs: 100, c: reg.Get("a")})
+	if err := <-res; err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	n := len(st.events)
+	st.mu.Unlock()
+	if n != 1000 || reg.Get("a").Snapshot().Stored != 1000 {
+		t.Errorf("after Sync: %d events in store, counters %+v", n, reg.Get("a").Snapshot())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -34,6 +34,22 @@ func NewCounters(name string) *Counters {
 	return &Counters{name: name, rejected: map[string]uint64{}, lost: map[string]uint64{}}
 }
 
+// Merge adds a snapshot's counts (counts saved before a restart, or those
+// of a finished import) to c.
+func (c *Counters) Merge(s Snapshot) {
+	c.received.Add(s.Received)
+	c.stored.Add(s.Stored)
+	c.ignored.Add(s.Ignored)
+	c.mu.Lock()
+	for k, v := range s.Rejected {
+		c.rejected[k] += v
+	}
+	for k, v := range s.Lost {
+		c.lost[k] += v
+	}
+	c.mu.Unlock()
+}
+
 // Name is the source name the counters belong to.
 func (c *Counters) Name() string { return c.name }
 

@@ -25,6 +25,9 @@ type Batch struct {
 	// Offset is the source position after the last event of the batch
 	// (file sources), saved by the store in the same transaction as the events.
 	Offset *Offset
+	// Flushed, when set, is closed by the pipeline once this batch and every
+	// batch before it are committed to the store (a flush barrier).
+	Flushed chan struct{}
 }
 
 // Offset is a file source's resume position.
