@@ -47,7 +47,9 @@ func (f *fakeReader) Query(_ context.Context, sql string, fn func([]string, []an
 	}
 	return fn([]string{"a", "b"}, []any{int64(1), "x"})
 }
-func (f *fakeReader) Stats(context.Context) (report.Stats, error) { return report.Stats{Events: 42}, nil }
+func (f *fakeReader) Stats(context.Context) (report.Stats, error) {
+	return report.Stats{Events: 42}, nil
+}
 func (f *fakeReader) Counters(context.Context) ([]source.Snapshot, error) {
 	return []source.Snapshot{{Source: "kmsg", Received: 3, Stored: 3}}, nil
 }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/darkscope/darkscope/internal/config"
+	"github.com/darkscope/darkscope/internal/report"
+	"github.com/darkscope/darkscope/internal/store"
+	"github.com/darkscope/darkscope/internal/web"
+)
+
+// app holds what every subcommand shares: global flags and the loaded config.
+type app struct {
+	configPath string
+	dataDir    string
+	jsonOut    bool
+	logLevel   string
+
+	cfg    config.Config
+	logger *slog.Logger
+	stdout io.Writer
+	stderr io.Writer
+	now    func() time.Time
+}
+
+func newRootCmd() *cobra.Command {
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, now: time.Now}
+	root := &cobra.Command{
+		Use:   "darkscope",
+		Short: "Network telescope and attack-intelligence sensor for Linux firewalls",
+		Long: `darkscope records every packet your firewall logs (NFLOG, kernel LOG lines, remote
+syslog, ulogd2 JSON, pcap) as typed events in an embedded database, and reports on them.
+
+A darknet sensor in three steps:
+  darkscope rules --dark 192.0.2.0/24 --apply     # log everything sent to the dark prefix
+  darkscope run --nflog 5                          # capture it (daemon)
+  darkscope top sources --since 24h               # see who knocks`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.load(cmd)
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVarP(&a.configPath, "config", "c", config.DefaultPath, "configuration file (missing default file = built-in defaults)")
+	pf.StringVar(&a.dataDir, "data", "", "data directory (default from config: "+config.DefaultDataDir+")")
+	pf.BoolVar(&a.jsonOut, "json", false, "print JSON Lines instead of a table")
+	pf.StringVar(&a.logLevel, "log-level", "", "debug, info, warn or error (default from config)")
+
+	root.AddCommand(
+		newRunCmd(a),
+		newImportCmd(a),
+		newExportCmd(a),
+		newTopCmd(a),
+		newHistogramCmd(a),
+		newEventsCmd(a),
+		newQueryCmd(a),
+		newStatsCmd(a),
+		newConfigCmd(a),
+		newRulesCmd(a),
+	)
+	return root
+}
+
+// load reads the configuration and applies global flags over it.
+func (a *app) load(cmd *cobra.Command) error {
+	optional := !cmd.Flags().Changed("config")
+	cfg, err := config.Load(a.configPath, optional)
+	if err != nil {
+		return err
+	}
+	if a.dataDir != "" {
+		cfg.DataDir = a.dataDir
+	}
+	if a.logLevel != "" {
+		cfg.LogLevel = a.logLevel
+	}
+	a.cfg = cfg
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("log level: %w", err)
+	}
+	a.logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lvl}))
+	return nil
+}
+
+func (a *app) socketPath() string {
+	if a.cfg.API.Socket != "" {
+		return a.cfg.API.Socket
+	}
+	return filepath.Join(a.cfg.DataDir, "darkscope.sock")
+}
+
+func (a *app) storeOptions(readOnly bool) store.Options {
+	return store.Options{
+		ReadOnly:    readOnly,
+		MemoryLimit: a.cfg.Store.MemoryLimit,
+		Threads:     a.cfg.Store.Threads,
+		Logger:      a.logger,
+	}
+}
+
+// reader returns the running daemon's API when one answers, else the store
+// opened read-only. close releases it.
+func (a *app) reader(ctx context.Context) (rd report.Reader, close func(), err error) {
+	if c, err := web.Dial(ctx, a.socketPath()); err == nil {
+		a.logger.Debug("using daemon API", "socket", a.socketPath())
+		return c, func() {}, nil
+	}
+	st, err := store.Open(ctx, a.cfg.DataDir, a.storeOptions(true))
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, func() { _ = st.Close() }, nil
+}

@@ -1,0 +1,350 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/darkscope/darkscope/internal/config"
+	"github.com/darkscope/darkscope/internal/pipeline"
+	"github.com/darkscope/darkscope/internal/sink/jsonl"
+	"github.com/darkscope/darkscope/internal/source"
+	"github.com/darkscope/darkscope/internal/source/kmsg"
+	"github.com/darkscope/darkscope/internal/source/nflog"
+	"github.com/darkscope/darkscope/internal/source/syslog"
+	"github.com/darkscope/darkscope/internal/store"
+	"github.com/darkscope/darkscope/internal/web"
+)
+
+func newRunCmd(a *app) *cobra.Command {
+	var (
+		groups          []uint
+		follow          []string
+		followFormat    string
+		fromStart       bool
+		useKmsg         bool
+		syslogUDP       []string
+		syslogTCP       []string
+	)
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the capture daemon: sources → store, with the local API",
+		Long: `Run the capture daemon. Sources come from the configuration file and from the flags
+(flags add to the file, so a user can start without any file). The daemon owns the data
+directory's database and answers reports, queries and imports on its API socket
+(<data>/darkscope.sock, mode 0600) while it writes.`,
+		Example: `  darkscope run --nflog 5                         # after: darkscope rules --dark PREFIX --group 5 --apply
+  darkscope run --kmsg                            # kernel LOG lines straight from /dev/kmsg
+  darkscope run --follow /var/log/kern.log        # follow a log file (rotation-safe)
+  darkscope run --syslog :514 --syslog-tcp :514   # receive from remote sensors
+  darkscope run -c /etc/darkscope/darkscope.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := &a.cfg
+			for _, g := range groups {
+				if g > 65535 {
+					return fmt.Errorf("--nflog: group %d out of range", g)
+				}
+				cfg.Sources.NFLOG = append(cfg.Sources.NFLOG, config.NFLOGConfig{Group: uint16(g)})
+			}
+			for _, f := range follow {
+				cfg.Sources.Files = append(cfg.Sources.Files, config.FileConfig{Path: f, Format: followFormat, FromStart: fromStart})
+			}
+			if useKmsg {
+				cfg.Sources.Kmsg.Enabled = true
+			}
+			cfg.Sources.Syslog.UDP = append(cfg.Sources.Syslog.UDP, syslogUDP...)
+			cfg.Sources.Syslog.TCP = append(cfg.Sources.Syslog.TCP, syslogTCP...)
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			return runDaemon(cmd.Context(), a)
+		},
+	}
+	f := cmd.Flags()
+	f.UintSliceVar(&groups, "nflog", nil, "read this NFLOG group (repeatable)")
+	f.StringArrayVar(&follow, "follow", nil, "follow this log file (repeatable)")
+	f.StringVar(&followFormat, "follow-format", "kernlog", "format of --follow files: kernlog or ulogd")
+	f.BoolVar(&fromStart, "from-start", false, "read --follow files from their start the first time (default: from their end)")
+	f.BoolVar(&useKmsg, "kmsg", false, "read kernel LOG lines from /dev/kmsg")
+	f.StringArrayVar(&syslogUDP, "syslog", nil, "receive syslog over UDP on this address (repeatable), e.g. :514")
+	f.StringArrayVar(&syslogTCP, "syslog-tcp", nil, "receive syslog over TCP on this address (repeatable)")
+	return cmd
+}
+
+// prepareDataDir creates the data directory and checks it is writable.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("data directory %s: %w (use --data DIR or data_dir in the config)", dir, err)
+	}
+	probe := filepath.Join(dir, ".write-test")
+	if err := os.WriteFile(probe, nil, 0o600); err != nil {
+		return fmt.Errorf("data directory %s is not writable: %w (use --data DIR or run as a user who may write it)", dir, err)
+	}
+	return os.Remove(probe)
+}
+
+// openWriter opens the store read-write with the pieces every writer needs.
+func openWriter(ctx context.Context, a *app) (*store.Store, *source.Registry, *source.RejectFile, error) {
+	if err := prepareDataDir(a.cfg.DataDir); err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := store.Open(ctx, a.cfg.DataDir, a.storeOptions(false))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rej, err := source.OpenRejectFile(filepath.Join(a.cfg.DataDir, "rejected.jsonl"))
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	reg := source.NewRegistry()
+	saved, err := st.Counters(ctx)
+	if err != nil {
+		st.Close()
+		rej.Close()
+		return nil, nil, nil, fmt.Errorf("load saved counters: %w", err)
+	}
+	for _, s := range saved {
+		reg.Get(s.Source).Merge(s)
+	}
+	return st, reg, rej, nil
+}
+
+func secondarySinks(a *app) ([]pipeline.Secondary, error) {
+	var out []pipeline.Secondary
+	for i, o := range a.cfg.Outputs {
+		format := o.Format
+		if format == "" {
+			format = string(jsonl.Native)
+		}
+		f, err := jsonl.ParseFormat(format)
+		if err != nil {
+			return nil, fmt.Errorf("outputs[%d]: %w", i, err)
+		}
+		s, err := jsonl.NewSink(o.Path, f)
+		if err != nil {
+			return nil, fmt.Errorf("outputs[%d]: %w", i, err)
+		}
+		out = append(out, pipeline.Secondary{Name: "jsonl:" + o.Path, Sink: s})
+	}
+	return out, nil
+}
+
+func runDaemon(ctx context.Context, a *app) error {
+	st, reg, rej, err := openWriter(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	defer rej.Close()
+	sinks, err := secondarySinks(a)
+	if err != nil {
+		return err
+	}
+	p, err := pipeline.New(pipeline.Config{
+		QueueBatches: a.cfg.Pipeline.QueueBatches, FlushInterval: a.cfg.Pipeline.FlushInterval,
+		MaxBatch: a.cfg.Pipeline.MaxBatch, CountersEvery: 10 * time.Second,
+	}, st, sinks, reg, a.logger)
+	if err != nil {
+		return err
+	}
+	b, err := newBuilder(a, reg, rej, st)
+	if err != nil {
+		return err
+	}
+	srcs, err := daemonSources(a, b)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	var fatal error
+	var fatalOnce sync.Once
+	for _, src := range srcs {
+		res := p.Go(gctx, src)
+		g.Go(func() error {
+			if err := <-res; err != nil {
+				// A source that cannot work at all (permission, bad address) stops the daemon.
+				fatalOnce.Do(func() { fatal = err })
+				cancel()
+			}
+			return nil
+		})
+	}
+	ing := &daemonIngester{a: a, b: b, p: p, reg: reg}
+	g.Go(func() error {
+		err := web.NewServer(st, ing, a.logger).Serve(gctx, a.socketPath())
+		if err != nil {
+			fatalOnce.Do(func() { fatal = err })
+			cancel()
+		}
+		return nil
+	})
+	if keep := a.cfg.Store.Retention; keep > 0 {
+		g.Go(func() error {
+			t := time.NewTicker(time.Hour)
+			defer t.Stop()
+			for {
+				if n, err := st.Retain(gctx, keep); err != nil {
+					a.logger.Warn("retention", "err", err)
+				} else if n > 0 {
+					a.logger.Info("retention removed days", "days", n)
+				}
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-t.C:
+				}
+			}
+		})
+	}
+	a.logger.Info("darkscope running", "data", a.cfg.DataDir, "sources", len(srcs), "api", a.socketPath())
+	perr := p.Run(gctx)
+	cancel()
+	_ = g.Wait()
+	for _, s := range reg.Snapshots() {
+		a.logger.Info("source counters", "source", s.Source, "received", s.Received, "stored", s.Stored,
+			"rejected", s.RejectedTotal(), "ignored", s.Ignored, "lost", s.LostTotal())
+	}
+	return errors.Join(fatal, perr)
+}
+
+func daemonSources(a *app, b *builder) ([]source.Source, error) {
+	var srcs []source.Source
+	cfg := a.cfg.Sources
+	for _, n := range cfg.NFLOG {
+		src, err := nflog.New(nflog.Config{
+			Group: n.Group, CopyRange: n.CopyRange, Threshold: n.Threshold,
+			FlushTimeout: n.FlushTimeout, RcvBuf: n.RcvBuf, Sensor: b.sensor,
+		}, b.reg.Get("nflog:"+strconv.Itoa(int(n.Group))), a.logger)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, src)
+	}
+	if cfg.Kmsg.Enabled {
+		p, err := b.kernlogParser()
+		if err != nil {
+			return nil, err
+		}
+		src, err := kmsg.New(kmsg.Config{Path: cfg.Kmsg.Path, FromStart: cfg.Kmsg.FromStart, Sensor: b.sensor},
+			p, classify, b.rejects, b.reg.Get("kmsg"), a.logger)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, src)
+	}
+	for _, f := range cfg.Files {
+		src, err := b.fileSource(f.Path, f.Format, true, f.FromStart, nil)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, src)
+	}
+	sl := cfg.Syslog
+	if len(sl.UDP)+len(sl.TCP)+len(sl.TLS) > 0 {
+		allow, err := a.cfg.SyslogAllow()
+		if err != nil {
+			return nil, err
+		}
+		p, err := b.kernlogParser()
+		if err != nil {
+			return nil, err
+		}
+		src, err := syslog.New(syslog.Config{
+			UDP: sl.UDP, TCP: sl.TCP, TLS: sl.TLS, CertFile: sl.CertFile, KeyFile: sl.KeyFile,
+			Allow: allow, Location: b.loc,
+		}, p, classify, b.rejects, b.reg.Get("syslog"), a.logger)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, src)
+	}
+	if len(srcs) == 0 {
+		return nil, errors.New("no sources: give --nflog, --kmsg, --follow or --syslog, or list sources in the config (darkscope config sample)")
+	}
+	return srcs, nil
+}
+
+// daemonIngester runs imports inside the daemon's pipeline.
+type daemonIngester struct {
+	a   *app
+	b   *builder
+	p   *pipeline.Pipeline
+	reg *source.Registry
+	mu  sync.Mutex
+}
+
+func (d *daemonIngester) Import(ctx context.Context, path, format string) ([]source.Snapshot, error) {
+	if !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("import through the daemon needs an absolute path, got %q", path)
+	}
+	c := source.NewCounters("import:" + path)
+	src, _, err := d.b.importSource(path, format, c, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := <-d.p.Go(ctx, src); err != nil {
+		return nil, err
+	}
+	if err := d.p.Sync(ctx); err != nil {
+		return nil, err
+	}
+	snap := c.Snapshot()
+	d.reg.Get(c.Name()).Merge(snap)
+	return []source.Snapshot{snap}, nil
+}
+
+func (d *daemonIngester) Ingest(ctx context.Context, r io.Reader, format, name string) ([]source.Snapshot, error) {
+	if format == "" {
+		format = formatKernlog
+	}
+	if format != formatKernlog && format != formatULOGD {
+		return nil, fmt.Errorf("ingest format %q: want kernlog or ulogd", format)
+	}
+	// Spool the batch so the file source (line numbers, rejects, counters) reads it.
+	tmp, err := os.CreateTemp(d.a.cfg.DataDir, "ingest-*.log")
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, io.LimitReader(r, 256<<20)); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	if name == "" {
+		name = "api"
+	}
+	c := source.NewCounters("ingest:" + name)
+	src, err := d.b.fileSource(tmp.Name(), format, false, true, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := <-d.p.Go(ctx, src); err != nil {
+		return nil, err
+	}
+	if err := d.p.Sync(ctx); err != nil {
+		return nil, err
+	}
+	snap := c.Snapshot()
+	d.reg.Get(c.Name()).Merge(snap)
+	return []source.Snapshot{snap}, nil
+}
+
+var _ = netip.Addr{}
