@@ -127,9 +127,9 @@ func newTopCmd(a *app) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "%s\tPACKETS\tSOURCES\tPORTS\tFIRST SEEN\tLAST SEEN\n", strings.ToUpper(strings.TrimSuffix(args[0], "s")))
+			fmt.Fprintf(tw, "%s\tPACKETS\tFIRST SEEN\tLAST SEEN\n", strings.ToUpper(strings.TrimSuffix(args[0], "s")))
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\n", r.Key, r.Count, r.Sources, r.Ports, fmtTime(r.FirstSeen), fmtTime(r.LastSeen))
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", r.Key, r.Count, fmtTime(r.First), fmtTime(r.Last))
 			}
 			return tw.Flush()
 		},

@@ -16,24 +16,42 @@ import (
 	"github.com/darkscope/darkscope/internal/source"
 )
 
-// Filter selects events. Zero values select everything.
+// Filter narrows reports. Port and Proto must be -1 to mean "any" (use
+// AnyFilter).
 type Filter struct {
-	Since  time.Time    `json:"since,omitzero"`
-	Until  time.Time    `json:"until,omitzero"`
-	Src    netip.Prefix `json:"src,omitzero"`
-	Dst    netip.Prefix `json:"dst,omitzero"`
-	Port   int          `json:"port"`  // destination port; -1 = any
-	Proto  int          `json:"proto"` // IP protocol number; -1 = any
-	Sensor string       `json:"sensor,omitempty"`
+	Since, Until time.Time    // [Since, Until); zero = unbounded
+	Src, Dst     netip.Prefix // invalid prefix = any
+	Port         int          // source or destination port (like tcpdump's "port"); -1 = any
+	Proto        int          // IP protocol number; -1 = any
+	Sensor       string       // "" = any
 }
 
 // AnyFilter returns a filter that selects every event.
 func AnyFilter() Filter { return Filter{Port: -1, Proto: -1} }
 
+// TimeOnly reports whether only the time range constrains f (rollups can answer it).
+func (f Filter) TimeOnly() bool {
+	return !f.Src.IsValid() && !f.Dst.IsValid() && f.Port < 0 && f.Proto < 0 && f.Sensor == ""
+}
+
+// Validate checks ranges.
+func (f Filter) Validate() error {
+	if f.Port > 65535 {
+		return fmt.Errorf("filter: port %d out of range", f.Port)
+	}
+	if f.Proto > 255 {
+		return fmt.Errorf("filter: protocol %d out of range", f.Proto)
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return fmt.Errorf("filter: until %s is not after since %s", f.Until.Format(time.RFC3339), f.Since.Format(time.RFC3339))
+	}
+	return nil
+}
+
 // Dimension is what Top groups by.
 type Dimension string
 
-// Dimensions Top knows.
+// Dimensions of Top.
 const (
 	Sources      Dimension = "sources"
 	Destinations Dimension = "destinations"
@@ -51,29 +69,42 @@ func ParseDimension(s string) (Dimension, error) {
 	return "", fmt.Errorf("unknown report %q: want sources, destinations, ports, protocols or sensors", s)
 }
 
-// TopRow is one line of a top report.
+// TopRow is one line of a Top report.
 type TopRow struct {
-	Key       string    `json:"key"`
-	Count     uint64    `json:"count"`
-	Sources   uint64    `json:"sources,omitempty"`   // distinct source addresses
-	Ports     uint64    `json:"ports,omitempty"`     // distinct destination ports
-	FirstSeen time.Time `json:"first_seen,omitzero"` // earliest event
-	LastSeen  time.Time `json:"last_seen,omitzero"`  // latest event
+	Key   string    `json:"key"` // address, "22/tcp", protocol name or sensor
+	Count uint64    `json:"count"`
+	First time.Time `json:"first"` // first event time
+	Last  time.Time `json:"last"`  // last event time
+	// Proto and Port split a ports key ("22/tcp" → "tcp", 22); Proto is also
+	// set for protocols.
+	Proto string `json:"proto,omitempty"`
+	Port  int    `json:"port,omitempty"`
 }
 
-// Bucket is one histogram bar.
+// Bucket is one bar of a histogram.
 type Bucket struct {
 	Start time.Time `json:"start"`
 	Count uint64    `json:"count"`
 }
 
-// Stats describes the stored data.
+// DayStats describes one day file.
+type DayStats struct {
+	Day    string `json:"day"` // YYYY-MM-DD (UTC)
+	Events uint64 `json:"events"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// Stats summarises the data directory.
 type Stats struct {
-	Events uint64    `json:"events"`
-	First  time.Time `json:"first,omitzero"`
-	Last   time.Time `json:"last,omitzero"`
-	Days   int       `json:"days"`
-	Bytes  int64     `json:"bytes"`
+	Dir           string     `json:"dir"`
+	Events        uint64     `json:"events"`
+	First         time.Time  `json:"first"`
+	Last          time.Time  `json:"last"`
+	Days          int        `json:"days"`
+	Bytes         int64      `json:"bytes"`       // all database files (events, state, WAL)
+	StateBytes    int64      `json:"state_bytes"` // state.duckdb and its WAL
+	SchemaVersion int        `json:"schema_version"`
+	PerDay        []DayStats `json:"per_day"`
 }
 
 // Reader answers reports.
