@@ -79,8 +79,13 @@ ip netns exec "$SNS" nft -f - <<NFT
 table inet dscap {
 	chain pre {
 		type filter hook prerouting priority -450; policy accept;
+		iifname "${TAG}s" tcp dport 8080 meta mark set 0x2a
 		iifname "${TAG}s" meta l4proto != udp log prefix "dark " group 7
 		iifname "${TAG}s" meta l4proto udp log prefix "dark-udp " group 7
+	}
+	chain out {
+		type filter hook output priority 0; policy accept;
+		oifname "${TAG}s" ip daddr 10.99.0.2 tcp dport 9 log prefix "out" group 7
 	}
 }
 NFT
@@ -106,6 +111,12 @@ A hping3 -c 1 -1 -C 3 -K 3 10.99.0.1
 A nmap -6 -n -Pn -sS -p 22,80 --max-retries 0 --host-timeout 10s fd99::1
 A nmap -6 -n -Pn -sU -p 53 --max-retries 0 --host-timeout 10s fd99::1
 A nmap -6 -n -sn -PE --max-retries 0 --host-timeout 10s fd99::1
+# Hand-made frames: TOS/ECN/DF, ICMP errors with quotes, IPv6 traffic class,
+# flow label, extension headers and fragments.
+A python3 "$(dirname "$0")/ulogd-probes.py" "${TAG}a" 02:00:00:00:99:02 02:00:00:00:99:01 \
+	10.99.0.2 10.99.0.1 fd99::2 fd99::1
+# A locally generated packet, logged in the output hook (uid/gid, no MAC).
+timeout 20 ip netns exec "$SNS" hping3 -c 1 -S -p 9 -s 40010 -k 10.99.0.2 >/dev/null 2>&1 || true
 
 sleep 1.5
 kill "$ULOGD_PID"

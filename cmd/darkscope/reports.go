@@ -217,7 +217,7 @@ func newEventsCmd(a *app) *cobra.Command {
 			}
 			defer done()
 			if a.jsonOut {
-				enc, err := jsonl.NewEncoder(a.stdout, jsonl.Native)
+				enc, err := jsonl.NewEncoder(a.stdout, jsonl.FormatNative)
 				if err != nil {
 					return err
 				}

@@ -126,13 +126,13 @@ func secondarySinks(a *app) ([]pipeline.Secondary, error) {
 	for i, o := range a.cfg.Outputs {
 		format := o.Format
 		if format == "" {
-			format = string(jsonl.Native)
+			format = string(jsonl.FormatNative)
 		}
 		f, err := jsonl.ParseFormat(format)
 		if err != nil {
 			return nil, fmt.Errorf("outputs[%d]: %w", i, err)
 		}
-		s, err := jsonl.NewSink(o.Path, f)
+		s, err := jsonl.New(o.Path, f)
 		if err != nil {
 			return nil, fmt.Errorf("outputs[%d]: %w", i, err)
 		}
