@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/darkscope
 # Debian packages the tests and the demo use.
-DEB_PKGS := nftables iptables iproute2 tcpdump tshark hping3 nmap ulogd2 ulogd2-json bsdutils gzip procps python3 curl time
+DEB_PKGS := nftables iptables iproute2 tcpdump tshark hping3 nmap ulogd2 ulogd2-json bsdutils gzip procps python3 curl time iputils-ping netcat-openbsd
 
 .PHONY: all build deps test test-unit test-root demo bench fmt vet clean
 

@@ -229,7 +229,7 @@ func daemonSources(a *app, b *builder) ([]source.Source, error) {
 		src, err := nflog.New(nflog.Config{
 			Group: n.Group, CopyRange: n.CopyRange, Threshold: n.Threshold,
 			FlushTimeout: n.FlushTimeout, RcvBuf: n.RcvBuf, Sensor: b.sensor,
-		}, b.reg.Get("nflog:"+strconv.Itoa(int(n.Group))), a.logger)
+		}, b.reg.Get("nflog:"+strconv.Itoa(int(n.Group))), a.logger, nflog.WithRejects(b.rejects))
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package decode
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 
 	"github.com/darkscope/darkscope/internal/event"
@@ -13,33 +14,19 @@ import (
 // version). Sources count such input as ignored rather than rejected.
 var ErrNotIP = errors.New("not an IPv4 or IPv6 packet")
 
-// pktError describes a packet that could not be decoded at all (not even its
-// IP header was there). It wraps ErrNotIP when the input is not IP.
-type pktError struct {
-	what string
-	err  error
-}
-
-func (e *pktError) Error() string {
-	if e.err != nil {
-		return "decode packet: " + e.what + ": " + e.err.Error()
-	}
-	return "decode packet: " + e.what
-}
-
-func (e *pktError) Unwrap() error { return e.err }
-
-// Preallocated errors: DecodeIP's error path allocates nothing either.
+// Errors of DecodeIP and DecodeEthernet, allocated once so the error path
+// allocates nothing either. Malformed packets are *ParseError (sources count
+// them as rejected under Reason); input that is not IP wraps ErrNotIP.
 var (
-	pktErrShortIPv4  = &pktError{what: "IPv4 header shorter than 20 bytes"}
-	pktErrShortIPv6  = &pktError{what: "IPv6 header shorter than 40 bytes"}
-	pktErrBadIHL     = &pktError{what: "IPv4 header length below 20 bytes"}
-	pktErrEmpty      = &pktError{what: "empty packet"}
-	pktErrVersion    = &pktError{what: "IP version is neither 4 nor 6", err: ErrNotIP}
-	pktErrShortEth   = &pktError{what: "Ethernet frame shorter than 14 bytes"}
-	pktErrEtherType  = &pktError{what: "ethertype is not IPv4 or IPv6", err: ErrNotIP}
-	pktErrShortVLAN  = &pktError{what: "802.1Q tag cut short"}
-	pktErrVersionEth = &pktError{what: "IP version does not match the ethertype"}
+	pktErrEmpty      = &ParseError{Reason: "empty_packet"}
+	pktErrShortIPv4  = &ParseError{Reason: "truncated_ip_header", Detail: "IPv4 header shorter than 20 bytes"}
+	pktErrShortIPv6  = &ParseError{Reason: "truncated_ip_header", Detail: "IPv6 header shorter than 40 bytes"}
+	pktErrBadIHL     = &ParseError{Reason: "bad_ihl", Detail: "IPv4 header length below 20 bytes"}
+	pktErrShortEth   = &ParseError{Reason: "truncated_ethernet", Detail: "Ethernet frame shorter than 14 bytes"}
+	pktErrShortVLAN  = &ParseError{Reason: "truncated_ethernet", Detail: "802.1Q tag cut short"}
+	pktErrVersionEth = &ParseError{Reason: "ip_version_mismatch", Detail: "IP version does not match the ethertype"}
+	pktErrVersion    = fmt.Errorf("decode packet: IP version is neither 4 nor 6: %w", ErrNotIP)
+	pktErrEtherType  = fmt.Errorf("decode packet: ethertype is not IPv4 or IPv6: %w", ErrNotIP)
 )
 
 // Ethertypes DecodeEthernet understands.
@@ -104,7 +91,8 @@ func DecodeEthernet(frame []byte, e *event.Event) error {
 //
 // When the buffer ends early (an NFLOG copy range, a pcap snap length) it
 // keeps what it read and sets e.Truncated. It returns an error only when not
-// even the IP header is there, or the bytes are not IP (wrapping ErrNotIP).
+// even the IP header is there (a *ParseError), or the bytes are not IP
+// (wrapping ErrNotIP).
 // It sets only the fields it decodes and allocates nothing; reset e first
 // when reusing it.
 func DecodeIP(pkt []byte, e *event.Event) error {
@@ -284,13 +272,30 @@ func pktTransport(e *event.Event, data []byte, n int) {
 		e.UDPChecksum = binary.BigEndian.Uint16(data[6:8])
 		e.HasUDPChecksum = true
 		pktPayload(e, data[8:], n-8)
-	case event.ProtoSCTP, 33: // SCTP and DCCP start with the two ports
-		if len(data) < 4 {
+	case event.ProtoSCTP: // ports, verification tag, checksum
+		pktPorts(e, data)
+		if len(data) < 12 {
 			e.Truncated = true
 			return
 		}
+		pktPayload(e, data[12:], n-12)
+	case pktProtoDCCP: // ports, then the header length in 32-bit words
 		pktPorts(e, data)
-		pktPayload(e, data, n)
+		if len(data) < 5 {
+			e.Truncated = true
+			return
+		}
+		off := int(data[4]) * 4
+		if off < 12 {
+			pktPayload(e, nil, n-12)
+			return
+		}
+		if off > len(data) {
+			e.Truncated = true
+			pktPayload(e, nil, n-off)
+			return
+		}
+		pktPayload(e, data[off:], n-off)
 	case event.ProtoICMP:
 		pktICMP(e, data, n)
 	case event.ProtoICMPv6:
@@ -308,16 +313,27 @@ func pktPorts(e *event.Event, data []byte) {
 }
 
 func pktTCP(e *event.Event, d []byte, n int) {
+	pktPorts(e, d)
 	if len(d) < 20 {
-		// Keep the ports and sequence number when they are there.
-		pktPorts(e, d)
+		// A header cut short (copy range, tiny first fragment): keep every
+		// field that is wholly there.
+		e.Truncated = true
 		if len(d) >= 8 {
 			e.Seq = binary.BigEndian.Uint32(d[4:8])
 		}
-		e.Truncated = true
+		if len(d) >= 12 {
+			e.Ack = binary.BigEndian.Uint32(d[8:12])
+			e.HasSeq = true
+		}
+		if len(d) >= 14 {
+			e.Reserved = (d[12] & 0x0f) << 2
+			e.Flags = event.TCPFlags(d[13])
+		}
+		if len(d) >= 16 {
+			e.Window = binary.BigEndian.Uint16(d[14:16])
+		}
 		return
 	}
-	pktPorts(e, d)
 	e.Seq = binary.BigEndian.Uint32(d[4:8])
 	e.Ack = binary.BigEndian.Uint32(d[8:12])
 	e.HasSeq = true
@@ -343,6 +359,9 @@ func pktTCP(e *event.Event, d []byte, n int) {
 	e.SetTCPOptions(d[20:off])
 	pktPayload(e, d[off:], n-off)
 }
+
+// pktProtoDCCP is DCCP's protocol number (event names no constant for it).
+const pktProtoDCCP event.Proto = 33
 
 // ICMP types with special layouts.
 const (
@@ -503,7 +522,7 @@ func pktQuoted(e *event.Event, q []byte) {
 		return
 	}
 	switch e.Quoted.Proto {
-	case event.ProtoTCP, event.ProtoUDP, event.ProtoUDPLite, event.ProtoSCTP, 33:
+	case event.ProtoTCP, event.ProtoUDP, event.ProtoUDPLite, event.ProtoSCTP, pktProtoDCCP:
 		if len(data) >= 4 {
 			e.Quoted.SrcPort = binary.BigEndian.Uint16(data[0:2])
 			e.Quoted.DstPort = binary.BigEndian.Uint16(data[2:4])
