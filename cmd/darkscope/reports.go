@@ -394,7 +394,7 @@ func detail(s source.Snapshot) string {
 		name string
 		m    map[string]uint64
 	}{{"rejected", s.Rejected}, {"lost", s.Lost}} {
-		for k, v := range m {
+		for k, v := range m.m {
 			if v > 0 {
 				parts = append(parts, fmt.Sprintf("%s.%s=%d", m.name, k, v))
 			}

@@ -47,7 +47,8 @@ const slFutureSlack = 24 * time.Hour
 // no more than a day after now. Stamps without a zone are read in loc
 // (UTC when nil). A message whose RFC 3164 stamp is missing or unreadable is
 // still parsed, with HasTime false; a bad RFC 5424 stamp is an error.
-// Trailing CR, LF and NUL bytes are removed from Msg.
+// Trailing CR, LF and NUL bytes are removed from Msg. Errors are *ParseError
+// with one of the SyslogReason* reasons.
 func ParseSyslog(b []byte, loc *time.Location, now time.Time, m *SyslogMsg) error {
 	*m = SyslogMsg{}
 	if loc == nil {
