@@ -17,6 +17,7 @@ import (
 	"github.com/darkscope/darkscope/internal/report"
 	"github.com/darkscope/darkscope/internal/sink/jsonl"
 	"github.com/darkscope/darkscope/internal/source"
+	"github.com/darkscope/darkscope/internal/web"
 )
 
 // filterFlags are the selection flags report commands share.
@@ -309,7 +310,7 @@ confined to the data directory.`,
 					_, err := fmt.Fprintln(tw, strings.Join(cols, "\t"))
 					return err
 				}
-				_, err := fmt.Fprintln(tw, strings.Join(renderCells(row), "\t"))
+				_, err := fmt.Fprintln(tw, strings.Join(web.RenderRow(row), "\t"))
 				return err
 			})
 			if err != nil {
@@ -319,23 +320,6 @@ confined to the data directory.`,
 		},
 	}
 	return cmd
-}
-
-func renderCells(row []any) []string {
-	out := make([]string, len(row))
-	for i, v := range row {
-		switch x := v.(type) {
-		case nil:
-			out[i] = "NULL"
-		case []byte:
-			out[i] = fmt.Sprintf("%x", x)
-		case time.Time:
-			out[i] = x.UTC().Format(time.RFC3339Nano)
-		default:
-			out[i] = fmt.Sprint(x)
-		}
-	}
-	return out
 }
 
 func jsonCell(v any) any {

@@ -71,11 +71,22 @@ connections to the honeypot port.`,
 				Mode: firewall.Mode(rc.Mode), Dark: prefixes, Iface: rc.Iface, Group: rc.Group,
 				LogText: logText, Prefix: prefix, Notrack: rc.Notrack, HoneypotPort: rc.HoneypotPort,
 			}
+			if remove {
+				ap, err := firewall.NewApplier(a.logger)
+				if err != nil {
+					return err
+				}
+				if err := ap.Remove(cmd.Context()); err != nil {
+					return err
+				}
+				fmt.Fprintln(a.stdout, "removed table inet darkscope")
+				return nil
+			}
 			if err := fc.Validate(); err != nil {
 				return err
 			}
 			if ipt {
-				if apply || remove {
+				if apply {
 					return fmt.Errorf("--iptables prints iptables-restore text only; apply it with iptables-restore")
 				}
 				v4, v6, err := firewall.IptablesScript(fc)
@@ -85,13 +96,10 @@ connections to the honeypot port.`,
 				_, err = fmt.Fprintf(a.stdout, "# iptables-restore --noflush\n%s\n# ip6tables-restore --noflush\n%s", v4, v6)
 				return err
 			}
-			if apply || remove {
+			if apply {
 				ap, err := firewall.NewApplier(a.logger)
 				if err != nil {
 					return err
-				}
-				if remove {
-					return ap.Remove(cmd.Context())
 				}
 				if err := ap.Apply(cmd.Context(), fc); err != nil {
 					return err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"github.com/darkscope/darkscope/internal/pipeline"
 	"github.com/darkscope/darkscope/internal/sink/jsonl"
 	"github.com/darkscope/darkscope/internal/source"
+	"github.com/darkscope/darkscope/internal/source/file"
 	"github.com/darkscope/darkscope/internal/source/kmsg"
 	"github.com/darkscope/darkscope/internal/source/nflog"
 	"github.com/darkscope/darkscope/internal/source/syslog"
@@ -28,13 +28,13 @@ import (
 
 func newRunCmd(a *app) *cobra.Command {
 	var (
-		groups          []uint
-		follow          []string
-		followFormat    string
-		fromStart       bool
-		useKmsg         bool
-		syslogUDP       []string
-		syslogTCP       []string
+		groups       []uint
+		follow       []string
+		followFormat string
+		fromStart    bool
+		useKmsg      bool
+		syslogUDP    []string
+		syslogTCP    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -285,7 +285,6 @@ type daemonIngester struct {
 	b   *builder
 	p   *pipeline.Pipeline
 	reg *source.Registry
-	mu  sync.Mutex
 }
 
 func (d *daemonIngester) Import(ctx context.Context, path, format string) ([]source.Snapshot, error) {
@@ -297,6 +296,12 @@ func (d *daemonIngester) Import(ctx context.Context, path, format string) ([]sou
 	if err != nil {
 		return nil, err
 	}
+	return d.runFinite(ctx, src, c)
+}
+
+// runFinite runs a finite source through the daemon's pipeline, waits until
+// its events are committed, and adds its counts to the registry.
+func (d *daemonIngester) runFinite(ctx context.Context, src source.Source, c *source.Counters) ([]source.Snapshot, error) {
 	if err := <-d.p.Go(ctx, src); err != nil {
 		return nil, err
 	}
@@ -315,36 +320,13 @@ func (d *daemonIngester) Ingest(ctx context.Context, r io.Reader, format, name s
 	if format != formatKernlog && format != formatULOGD {
 		return nil, fmt.Errorf("ingest format %q: want kernlog or ulogd", format)
 	}
-	// Spool the batch so the file source (line numbers, rejects, counters) reads it.
-	tmp, err := os.CreateTemp(d.a.cfg.DataDir, "ingest-*.log")
-	if err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, io.LimitReader(r, 256<<20)); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("ingest: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
-	}
 	if name == "" {
 		name = "api"
 	}
 	c := source.NewCounters("ingest:" + name)
-	src, err := d.b.fileSource(tmp.Name(), format, false, true, c)
+	src, err := d.b.fileSource("ingest:"+name, format, false, true, c, file.WithReader(io.LimitReader(r, 1<<30)))
 	if err != nil {
 		return nil, err
 	}
-	if err := <-d.p.Go(ctx, src); err != nil {
-		return nil, err
-	}
-	if err := d.p.Sync(ctx); err != nil {
-		return nil, err
-	}
-	snap := c.Snapshot()
-	d.reg.Get(c.Name()).Merge(snap)
-	return []source.Snapshot{snap}, nil
+	return d.runFinite(ctx, src, c)
 }
-
-var _ = netip.Addr{}

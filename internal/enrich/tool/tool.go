@@ -1,0 +1,426 @@
+// Package tool is the scanner-tool fingerprint step of enrich: per source
+// it accumulates header invariants over several probes (IP ID, TTL, TCP
+// window, options, sequence number, source port, UDP checksum) and names
+// the tool that crafted them — ZMap, Masscan, the Mirai family, Nmap,
+// Unicornscan, hping3, a custom scanner with fixed invariants, or a kernel
+// TCP stack — with a confidence and the evidence behind it. It also tags
+// known research scanners (benign.txt) so detection can report them
+// without alerting.
+//
+// One packet is never enough: a 16-bit field matches a constant by chance
+// once in 65,536 packets, so every verdict needs agreeing evidence from
+// several packets and, except for the 32-bit Mirai invariant, more than
+// one field.
+//
+// Wiring: the detection engine either keeps one State per source in its
+// own per-source record (State is a fixed-size value, no pointers, ~120
+// bytes; call State.Observe for every packet event of that source and
+// State.Verdict when reporting), or uses Tracker, which keeps States in a
+// bounded two-generation map keyed by source address.
+package tool
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/darkscope/darkscope/internal/event"
+)
+
+// Tool is a verdict about the software that sent a source's probes.
+type Tool struct {
+	Name       string   `json:"name"`
+	Confidence float64  `json:"confidence"` // 0..1
+	Evidence   []string `json:"evidence"`
+	Benign     string   `json:"benign,omitempty"` // research project, when the source is a known benign scanner
+}
+
+// Tool names.
+const (
+	NameZMap        = "zmap"
+	NameMasscan     = "masscan"
+	NameMirai       = "mirai"
+	NameNmap        = "nmap"
+	NameUnicornscan = "unicornscan"
+	NameHping3      = "hping3"
+	NameCustom      = "custom-scanner"
+	NameKernel      = "kernel-connect"
+)
+
+// Header invariants the rules use; the source of each fact is in
+// docs/fingerprints.md.
+const (
+	zmapIPID         = 54321 // ZMap < 4.0: fixed IP ID
+	zmapWindow       = 65535 // ZMap TCP SYN probe window
+	masscanWin13     = 1024  // Masscan 1.3.x SYN window
+	masscanWinNew    = 1025  // newer Masscan builds (window 1025, with MSS)
+	nmapWindow       = 1024  // Nmap -sS probes
+	nmapMSS          = 1460  // Nmap -sS: MSS option 1460 only
+	hpingWindow      = 512   // hping3 default window (observed 3.0.0-alpha-2)
+	unicornWindow    = 4128  // Unicornscan default "-W 0" (Cisco IOS) profile
+	highTTL          = 192   // an arriving TTL above this started at 255
+	minPackets       = 3     // probes before a multi-field verdict
+	strongFraction   = 0.9   // share of probes an invariant must hold for
+	genericMinProbes = 5
+)
+
+// State accumulates one source's probe invariants. The zero value is
+// ready; it holds no pointers and never allocates.
+type State struct {
+	SYNs, UDPs uint32 // TCP SYN (no ACK) probes and UDP probes seen
+
+	ipid54321, ttlHigh, win65535, udpCsum0 uint32
+	masscanID, win1024, win1025MSS         uint32
+	seqIsDst, port23                       uint32
+	mssOnly1460, mssOnly, noOpts, dfSet    uint32
+	win512, win4128, kernelLayout          uint32
+	sportStep, sameSport, sameSeq, sameWin uint32
+	newTarget                              uint32
+	ttlMin, ttlMax                         uint8
+	firstSport, lastSport, firstWin        uint16
+	lastDport                              uint16
+	firstSeq                               uint32
+	lastDst                                [16]byte
+	kernelOS                               uint8 // last kernel-like layout family
+}
+
+// Kernel option layouts (first bytes of the option area).
+const (
+	layoutNone uint8 = iota
+	layoutLinux
+	layoutWindows
+	layoutBSD
+)
+
+// Observe adds one event. Only TCP SYNs without ACK and UDP datagrams
+// count; everything else is ignored.
+func (s *State) Observe(e *event.Event) {
+	switch {
+	case e.Proto == event.ProtoTCP && e.Flags&(event.FlagSYN|event.FlagACK|event.FlagRST|event.FlagFIN) == event.FlagSYN:
+		s.observeSYN(e)
+	case e.Proto == event.ProtoUDP:
+		s.UDPs++
+		if e.IPVersion == 4 && e.IPID == zmapIPID {
+			s.ipid54321++
+		}
+		if e.HasUDPChecksum && e.UDPChecksum == 0 {
+			s.udpCsum0++
+		}
+		s.ttl(e.TTL)
+	}
+}
+
+func (s *State) ttl(t uint8) {
+	if s.SYNs+s.UDPs == 1 || t < s.ttlMin {
+		s.ttlMin = t
+	}
+	if t > s.ttlMax {
+		s.ttlMax = t
+	}
+	if t > highTTL {
+		s.ttlHigh++
+	}
+}
+
+func (s *State) observeSYN(e *event.Event) {
+	s.SYNs++
+	n := s.SYNs
+	s.ttl(e.TTL)
+	if e.IPVersion == 4 && e.IPID == zmapIPID {
+		s.ipid54321++
+	}
+	if e.Window == zmapWindow {
+		s.win65535++
+	}
+	if e.IPFlags&event.IPFlagDF != 0 {
+		s.dfSet++
+	}
+	dst := e.Dst.As16()
+	if e.Dst.Is4() && e.HasSeq {
+		d4 := e.Dst.As4()
+		dv := uint32(d4[0])<<24 | uint32(d4[1])<<16 | uint32(d4[2])<<8 | uint32(d4[3])
+		if e.Seq == dv {
+			s.seqIsDst++
+		}
+		if e.IPID&0xffff == (dv^uint32(e.DstPort)^e.Seq)&0xffff {
+			s.masscanID++
+		}
+	}
+	if e.DstPort == 23 || e.DstPort == 2323 {
+		s.port23++
+	}
+	opts := e.TCPOpts()
+	mss, hasMSS := e.MSS()
+	switch {
+	case len(opts) == 0:
+		s.noOpts++
+	case len(opts) == 4 && hasMSS:
+		s.mssOnly++
+		if mss == nmapMSS {
+			s.mssOnly1460++
+		}
+	}
+	if fam := kernelFamily(opts); fam != layoutNone && e.IPFlags&event.IPFlagDF != 0 {
+		s.kernelLayout++
+		s.kernelOS = fam
+	}
+	switch e.Window {
+	case masscanWin13:
+		s.win1024++
+	case masscanWinNew:
+		if hasMSS {
+			s.win1025MSS++
+		}
+	case hpingWindow:
+		s.win512++
+	case unicornWindow:
+		s.win4128++
+	}
+	if n == 1 {
+		s.firstSport, s.firstWin, s.firstSeq = e.SrcPort, e.Window, e.Seq
+		s.sameSport, s.sameWin, s.sameSeq = 1, 1, 1
+		s.newTarget = 1
+	} else {
+		if e.SrcPort == s.firstSport {
+			s.sameSport++
+		}
+		if e.Window == s.firstWin {
+			s.sameWin++
+		}
+		if e.HasSeq && e.Seq == s.firstSeq {
+			s.sameSeq++
+		}
+		if e.SrcPort == s.lastSport+1 {
+			s.sportStep++
+		}
+		if dst != s.lastDst || e.DstPort != s.lastDport {
+			s.newTarget++
+		}
+	}
+	s.lastSport, s.lastDst, s.lastDport = e.SrcPort, dst, e.DstPort
+}
+
+// kernelFamily recognises the SYN option layouts of common kernel stacks:
+// Linux (MSS, SACK-permitted, timestamps, NOP, window scale — or with the
+// SACK/timestamp pair as NOP,NOP,TS when SACK is off), Windows (MSS, NOP,
+// WS, NOP, NOP, SACK-permitted) and BSD/macOS (MSS, NOP, WS, ... TS).
+func kernelFamily(o []byte) uint8 {
+	if len(o) < 8 || o[0] != 2 || o[1] != 4 {
+		return layoutNone
+	}
+	rest := o[4:]
+	switch {
+	case len(rest) >= 4 && rest[0] == 4 && rest[1] == 2 && rest[2] == 8: // sok,ts
+		return layoutLinux
+	case len(rest) >= 4 && rest[0] == 1 && rest[1] == 1 && (rest[2] == 8 || rest[2] == 4): // nop,nop,ts / nop,nop,sok
+		return layoutLinux
+	case len(rest) >= 4 && rest[0] == 4 && rest[1] == 2 && rest[2] == 1 && rest[3] == 3: // sok,nop,ws (no timestamps)
+		return layoutLinux
+	case len(rest) >= 4 && rest[0] == 1 && rest[1] == 3 && rest[2] == 3: // nop,ws
+		if len(rest) >= 8 && rest[4] == 1 && rest[5] == 1 && rest[6] == 4 {
+			return layoutWindows
+		}
+		return layoutBSD
+	}
+	return layoutNone
+}
+
+func frac(k, n uint32) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(k) / float64(n)
+}
+
+func pct(k, n uint32) string { return fmt.Sprintf("%d/%d", k, n) }
+
+// Verdict names the tool, or false when the evidence is not enough.
+// Rules are tried from the most specific invariant to the least.
+func (s *State) Verdict() (Tool, bool) {
+	n := s.SYNs
+	// Mirai family: TCP sequence number equals the destination address.
+	// A 32-bit coincidence, so two packets suffice.
+	if s.seqIsDst >= 2 && frac(s.seqIsDst, n) >= strongFraction {
+		t := Tool{Name: NameMirai, Confidence: 0.99, Evidence: []string{
+			pct(s.seqIsDst, n) + " SYNs have TCP seq == destination IPv4 address"}}
+		if s.port23 > 0 {
+			t.Evidence = append(t.Evidence, pct(s.port23, n)+" SYNs to telnet ports 23/2323")
+		}
+		return t, true
+	}
+	// Masscan: IP ID == (dst ^ dport ^ seq) & 0xffff, plus its window.
+	if s.masscanID >= 2 && frac(s.masscanID, n) >= strongFraction {
+		ev := []string{pct(s.masscanID, n) + " SYNs have IP ID == (dst ^ dport ^ seq) & 0xffff"}
+		conf := 0.9
+		switch {
+		case frac(s.win1024, n) >= strongFraction:
+			ev = append(ev, pct(s.win1024, n)+" SYNs with window 1024 (masscan 1.3.x)")
+			conf = 0.99
+		case frac(s.win1025MSS, n) >= strongFraction:
+			ev = append(ev, pct(s.win1025MSS, n)+" SYNs with window 1025 and an MSS option (newer masscan)")
+			conf = 0.99
+		}
+		if s.sameSport == n && n >= 2 {
+			ev = append(ev, fmt.Sprintf("one source port %d for all %d SYNs", s.firstSport, n))
+		}
+		if n >= minPackets || conf > 0.9 {
+			return Tool{Name: NameMasscan, Confidence: conf, Evidence: ev}, true
+		}
+	}
+	// ZMap (< 4.0): IP ID 54321 and an initial TTL of 255, on TCP or UDP.
+	probes := n + s.UDPs
+	if s.ipid54321 >= 2 && frac(s.ipid54321, probes) >= strongFraction && frac(s.ttlHigh, probes) >= strongFraction {
+		ev := []string{pct(s.ipid54321, probes) + " probes with IP ID 54321",
+			pct(s.ttlHigh, probes) + fmt.Sprintf(" probes arriving with TTL > %d (initial 255)", highTTL)}
+		conf := 0.95
+		if n > 0 && frac(s.win65535, n) >= strongFraction {
+			ev = append(ev, pct(s.win65535, n)+" SYNs with window 65535")
+			conf = 0.99
+		}
+		if s.UDPs > 0 && s.udpCsum0 > 0 {
+			ev = append(ev, pct(s.udpCsum0, s.UDPs)+" UDP probes with checksum 0")
+		}
+		return Tool{Name: NameZMap, Confidence: conf, Evidence: ev}, true
+	}
+	if n < minPackets {
+		return Tool{}, false
+	}
+	// Unicornscan default profile (-W 0, "cisco"): window 4128, MSS-only
+	// options, initial TTL 255, DF clear.
+	if frac(s.win4128, n) >= strongFraction && frac(s.mssOnly, n) >= strongFraction && frac(s.ttlHigh, n) >= strongFraction && s.dfSet == 0 {
+		return Tool{Name: NameUnicornscan, Confidence: 0.8, Evidence: []string{
+			pct(s.win4128, n) + " SYNs with window 4128", pct(s.mssOnly, n) + " SYNs whose only option is MSS",
+			pct(s.ttlHigh, n) + " SYNs with initial TTL 255", "DF never set"}}, true
+	}
+	// Nmap SYN scan: window 1024, only an MSS 1460 option, DF clear; one
+	// source port and one sequence number for a pass; a random TTL per probe.
+	if frac(s.win1024, n) >= strongFraction && frac(s.mssOnly1460, n) >= strongFraction && s.dfSet == 0 {
+		ev := []string{pct(s.win1024, n) + " SYNs with window 1024", pct(s.mssOnly1460, n) + " SYNs whose only option is MSS 1460", "DF never set"}
+		conf := 0.7
+		if frac(s.sameSport, n) >= 0.5 {
+			ev = append(ev, fmt.Sprintf("source port %d reused by %d/%d SYNs", s.firstSport, s.sameSport, n))
+			conf += 0.1
+		}
+		if frac(s.sameSeq, n) >= 0.5 {
+			ev = append(ev, fmt.Sprintf("sequence number %d reused by %d/%d SYNs", s.firstSeq, s.sameSeq, n))
+			conf += 0.1
+		}
+		if s.ttlMax != s.ttlMin {
+			ev = append(ev, fmt.Sprintf("TTL varies %d-%d between probes", s.ttlMin, s.ttlMax))
+			conf += 0.05
+		}
+		return Tool{Name: NameNmap, Confidence: conf, Evidence: ev}, true
+	}
+	// hping3 defaults: window 512, no options, DF clear, source port
+	// counting up by one from a random base.
+	if frac(s.win512, n) >= strongFraction && frac(s.noOpts, n) >= strongFraction && s.dfSet == 0 {
+		ev := []string{pct(s.win512, n) + " SYNs with window 512", pct(s.noOpts, n) + " SYNs without TCP options", "DF never set"}
+		conf := 0.7
+		if frac(s.sportStep, n-1) >= 0.5 {
+			ev = append(ev, fmt.Sprintf("source port increments by one in %d/%d steps", s.sportStep, n-1))
+			conf = 0.9
+		}
+		return Tool{Name: NameHping3, Confidence: conf, Evidence: ev}, true
+	}
+	// Kernel stack: DF and a kernel option layout on (nearly) every SYN.
+	if frac(s.kernelLayout, n) >= strongFraction {
+		fam := map[uint8]string{layoutLinux: "Linux", layoutWindows: "Windows", layoutBSD: "BSD/macOS"}[s.kernelOS]
+		return Tool{Name: NameKernel, Confidence: 0.8, Evidence: []string{
+			pct(s.kernelLayout, n) + " SYNs with DF and a " + fam + "-like kernel option layout (connect(), not raw packets)"}}, true
+	}
+	// Generic invariant: one source port and one window across many
+	// targets, which no kernel stack does.
+	if n >= genericMinProbes && s.newTarget >= genericMinProbes && s.sameSport == n && s.sameWin == n {
+		return Tool{Name: NameCustom, Confidence: 0.7, Evidence: []string{
+			fmt.Sprintf("all %d SYNs from source port %d with window %d across %d targets", n, s.firstSport, s.firstWin, s.newTarget)}}, true
+	}
+	return Tool{}, false
+}
+
+// String renders a verdict for logs.
+func (t Tool) String() string {
+	return fmt.Sprintf("%s (%.2f): %s", t.Name, t.Confidence, strings.Join(t.Evidence, "; "))
+}
+
+// Tracker keeps a State per source address with bounded memory: two
+// generations of at most Max/2 sources each; when the current generation
+// fills, the previous one is dropped. It is not safe for concurrent use.
+type Tracker struct {
+	max       int
+	cur, prev map[netip.Addr]*State
+	benign    *Benign
+}
+
+// Config configures a Tracker.
+type Config struct {
+	MaxSources int     // upper bound of tracked sources (default 200000)
+	Benign     *Benign // known research scanners; nil uses the embedded list
+}
+
+// New returns a Tracker.
+func New(cfg Config) (*Tracker, error) {
+	if cfg.MaxSources == 0 {
+		cfg.MaxSources = 200000
+	}
+	if cfg.MaxSources < 2 {
+		return nil, fmt.Errorf("tool tracker: MaxSources %d is below 2", cfg.MaxSources)
+	}
+	if cfg.Benign == nil {
+		b, err := DefaultBenign()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Benign = b
+	}
+	return &Tracker{max: cfg.MaxSources, cur: map[netip.Addr]*State{}, prev: map[netip.Addr]*State{}, benign: cfg.Benign}, nil
+}
+
+// Observe adds a packet event to its source's State.
+func (t *Tracker) Observe(e *event.Event) {
+	if !e.Src.IsValid() {
+		return
+	}
+	src := e.Src.Unmap()
+	s := t.cur[src]
+	if s == nil {
+		if s = t.prev[src]; s != nil {
+			delete(t.prev, src)
+		} else {
+			s = &State{}
+		}
+		if len(t.cur) >= t.max/2 {
+			t.prev, t.cur = t.cur, make(map[netip.Addr]*State, len(t.cur))
+		}
+		t.cur[src] = s
+	}
+	s.Observe(e)
+}
+
+// State returns the accumulated state of src, if tracked.
+func (t *Tracker) State(src netip.Addr) (*State, bool) {
+	src = src.Unmap()
+	if s, ok := t.cur[src]; ok {
+		return s, true
+	}
+	s, ok := t.prev[src]
+	return s, ok
+}
+
+// Verdict returns the tool verdict for src. A source on the benign list is
+// reported with Benign set even when no tool is named (Name "").
+func (t *Tracker) Verdict(src netip.Addr) (Tool, bool) {
+	var v Tool
+	ok := false
+	if s, found := t.State(src); found {
+		v, ok = s.Verdict()
+	}
+	if b, found := t.benign.Lookup(src); found {
+		v.Benign = b.Org
+		v.Evidence = append(v.Evidence, "known research scanner: "+b.Org+" ("+b.Source+")")
+		ok = true
+	}
+	return v, ok
+}
+
+// Len is the number of tracked sources.
+func (t *Tracker) Len() int { return len(t.cur) + len(t.prev) }
