@@ -1,0 +1,185 @@
+//go:build !duckdb_arrow
+
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/darkscope/darkscope/internal/event"
+)
+
+// appendPath names the write path compiled in (without the duckdb_arrow
+// build tag): a DuckDB table function.
+const appendPath = "table-function"
+
+// The table-function write path: Append hands its events to a DuckDB table
+// function (registered once per Store) through the statement's context and
+// runs INSERT INTO day.events SELECT ... FROM fn(). DuckDB pulls 2048-row
+// chunks from the function on its worker threads; every value is written
+// into the chunk's vectors with duckdb.SetChunkValue, which keeps the Go
+// type (no boxing, unlike Appender.AppendRow).
+type inserter struct {
+	fnName  string
+	stmts   map[string]*sql.Stmt // prepared INSERT per day alias
+	pending atomic.Pointer[[]event.Event]
+}
+
+// batchSource feeds the pending batch to DuckDB, chunk by chunk, from
+// several DuckDB threads at once. The INSERT is prepared once per day file,
+// so the source is bound once; every execution's Init picks up the batch
+// Append made pending.
+type batchSource struct {
+	pending *atomic.Pointer[[]event.Event]
+	events  []event.Event
+	next    atomic.Int64
+	infos   []duckdb.ColumnInfo
+	threads int
+}
+
+func (b *batchSource) ColumnInfos() []duckdb.ColumnInfo     { return b.infos }
+func (b *batchSource) Cardinality() *duckdb.CardinalityInfo { return nil }
+func (b *batchSource) Init() duckdb.ParallelTableSourceInfo {
+	b.events = nil
+	if p := b.pending.Load(); p != nil {
+		b.events = *p
+	}
+	b.next.Store(0)
+	return duckdb.ParallelTableSourceInfo{MaxThreads: b.threads}
+}
+func (b *batchSource) NewLocalState() any { return new(struct{}) }
+
+func (b *batchSource) FillChunk(_ any, ch duckdb.DataChunk) error {
+	size := int64(duckdb.GetDataChunkCapacity())
+	end := b.next.Add(size)
+	start := end - size
+	if start >= int64(len(b.events)) {
+		return ch.SetSize(0)
+	}
+	end = min(end, int64(len(b.events)))
+	evs := b.events[start:end]
+	for c := range appendCols {
+		if err := fillColumn(ch, c, &appendCols[c], evs); err != nil {
+			return fmt.Errorf("append column %s: %w", appendCols[c].name, err)
+		}
+	}
+	return ch.SetSize(len(evs))
+}
+
+func fillColumn(ch duckdb.DataChunk, c int, col *appendCol, evs []event.Event) error {
+	switch {
+	case col.u8 != nil:
+		for r := range evs {
+			if err := duckdb.SetChunkValue(ch, c, r, col.u8(&evs[r])); err != nil {
+				return err
+			}
+		}
+	case col.u16 != nil:
+		for r := range evs {
+			if err := duckdb.SetChunkValue(ch, c, r, col.u16(&evs[r])); err != nil {
+				return err
+			}
+		}
+	case col.u32 != nil:
+		for r := range evs {
+			if err := duckdb.SetChunkValue(ch, c, r, col.u32(&evs[r])); err != nil {
+				return err
+			}
+		}
+	case col.u64 != nil:
+		for r := range evs {
+			if err := duckdb.SetChunkValue(ch, c, r, col.u64(&evs[r])); err != nil {
+				return err
+			}
+		}
+	case col.i64 != nil:
+		for r := range evs {
+			if err := duckdb.SetChunkValue(ch, c, r, col.i64(&evs[r])); err != nil {
+				return err
+			}
+		}
+	case col.str != nil:
+		for r := range evs {
+			if err := duckdb.SetChunkValue(ch, c, r, col.str(&evs[r])); err != nil {
+				return err
+			}
+		}
+	case col.blob != nil:
+		for r := range evs {
+			if err := duckdb.SetChunkValue(ch, c, r, col.blob(&evs[r])); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Store) setupInsert(ctx context.Context) error {
+	infos := make([]duckdb.ColumnInfo, len(appendCols))
+	for i, c := range appendCols {
+		ti, err := duckdb.NewTypeInfo(c.typ)
+		if err != nil {
+			return fmt.Errorf("append column %s: %w", c.name, err)
+		}
+		infos[i] = duckdb.ColumnInfo{Name: c.name, T: ti}
+	}
+	threads := s.opts.Threads
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	s.ins.fnName = "darkscope_append_" + hex.EncodeToString(rnd[:])
+	s.ins.stmts = map[string]*sql.Stmt{}
+	pending := &s.ins.pending
+	fn := duckdb.ParallelChunkTableFunction{
+		BindArguments: func(map[string]any, ...any) (duckdb.ParallelChunkTableSource, error) {
+			return &batchSource{pending: pending, infos: infos, threads: threads}, nil
+		},
+	}
+	if err := duckdb.RegisterTableUDF(s.wconn, s.ins.fnName, fn); err != nil {
+		return fmt.Errorf("register append function: %w", err)
+	}
+	return nil
+}
+
+// pendingInsert is one batch made pending for the append function.
+type pendingInsert struct{ s *Store }
+
+// prepareInsert makes events the batch the append function returns. The
+// caller holds s.mu (one Append at a time).
+func (s *Store) prepareInsert(_ context.Context, events []event.Event) (*pendingInsert, error) {
+	s.ins.pending.Store(&events)
+	return &pendingInsert{s: s}, nil
+}
+
+// exec runs the day's prepared INSERT inside Append's transaction.
+func (p *pendingInsert) exec(ctx context.Context, s *Store, alias string) (int64, error) {
+	st, ok := s.ins.stmts[alias]
+	if !ok {
+		var err error
+		st, err = s.wconn.PrepareContext(ctx, "INSERT INTO "+alias+".events SELECT "+insertSelectList()+" FROM "+s.ins.fnName+"()")
+		if err != nil {
+			return 0, err
+		}
+		s.ins.stmts[alias] = st
+	}
+	res, err := st.ExecContext(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (p *pendingInsert) release() { p.s.ins.pending.Store(nil) }
+
+// forgetDay closes the prepared INSERT of a day that is being detached.
+func (s *Store) forgetDay(alias string) {
+	if st, ok := s.ins.stmts[alias]; ok {
+		st.Close()
+		delete(s.ins.stmts, alias)
+	}
+}

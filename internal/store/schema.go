@@ -1,0 +1,324 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// File layout inside the data directory.
+const (
+	lockName  = "darkscope.lock"
+	stateName = "state.duckdb"
+	eventsDir = "events"
+	tmpDir    = "tmp"
+	dayLayout = "2006-01-02"
+)
+
+// eventColumns is the stored layout of one event, in table order. expr is the
+// SQL that computes the column from the append function's output (appendCols):
+// presence bits in "has" turn into NULLs, hi/lo halves into UHUGEINT, ns into
+// TIMESTAMP_NS, empty byte strings into NULL.
+var eventColumns = []struct{ name, ddl, expr string }{
+	{"time", "TIMESTAMP_NS", "CASE WHEN has & 1 <> 0 THEN make_timestamp_ns(time_ns) END"},
+	{"uptime_ns", "BIGINT NOT NULL", "uptime_ns"},
+	{"kind", "UTINYINT NOT NULL", "kind"},
+	{"sensor", "VARCHAR NOT NULL", "sensor"},
+	{"source", "VARCHAR NOT NULL", "source"},
+	{"prefix", "VARCHAR NOT NULL", "prefix"},
+	{"nflog_group", "USMALLINT NOT NULL", "nflog_group"},
+	{"hook", "UTINYINT NOT NULL", "hook"},
+	{"in_iface", "VARCHAR NOT NULL", "in_iface"},
+	{"out_iface", "VARCHAR NOT NULL", "out_iface"},
+	{"verdict", "UTINYINT NOT NULL", "verdict"},
+	{"mark", "UINTEGER", "CASE WHEN has & 2 <> 0 THEN mark END"},
+	{"uid", "UINTEGER", "CASE WHEN has & 4 <> 0 THEN uid END"},
+	{"gid", "UINTEGER", "CASE WHEN has & 4 <> 0 THEN gid END"},
+	{"mac_src", "UBIGINT", "CASE WHEN has & 8 <> 0 THEN mac_src END"},
+	{"mac_dst", "UBIGINT", "CASE WHEN has & 8 <> 0 THEN mac_dst END"},
+	{"ethertype", "USMALLINT NOT NULL", "ethertype"},
+	{"mac_raw", "BLOB", "nullif(mac_raw, ''::BLOB)"},
+	{"ip_version", "UTINYINT NOT NULL", "ip_version"},
+	{"src_addr", "UHUGEINT", "CASE WHEN has & 256 <> 0 THEN (src_hi::UHUGEINT << 64) | src_lo::UHUGEINT END"},
+	{"dst_addr", "UHUGEINT", "CASE WHEN has & 512 <> 0 THEN (dst_hi::UHUGEINT << 64) | dst_lo::UHUGEINT END"},
+	{"proto", "UTINYINT NOT NULL", "proto"},
+	{"ihl", "UTINYINT NOT NULL", "ihl"},
+	{"total_len", "USMALLINT NOT NULL", "total_len"},
+	{"tos", "UTINYINT NOT NULL", "tos"},
+	{"ttl", "UTINYINT NOT NULL", "ttl"},
+	{"ip_id", "UINTEGER NOT NULL", "ip_id"},
+	{"ip_flags", "UTINYINT NOT NULL", "ip_flags"},
+	{"frag_off", "USMALLINT NOT NULL", "frag_off"},
+	{"flow_label", "UINTEGER NOT NULL", "flow_label"},
+	{"ip_options", "BLOB", "nullif(ip_options, ''::BLOB)"},
+	{"ext_hdrs", "BLOB", "nullif(ext_hdrs, ''::BLOB)"},
+	{"src_port", "USMALLINT NOT NULL", "src_port"},
+	{"dst_port", "USMALLINT NOT NULL", "dst_port"},
+	{"seq", "UINTEGER", "CASE WHEN has & 16 <> 0 THEN seq END"},
+	{"ack", "UINTEGER", "CASE WHEN has & 16 <> 0 THEN ack END"},
+	{"tcp_window", "USMALLINT NOT NULL", "tcp_window"},
+	{"tcp_flags", "UTINYINT NOT NULL", "tcp_flags"},
+	{"tcp_reserved", "UTINYINT NOT NULL", "tcp_reserved"},
+	{"urgent", "USMALLINT NOT NULL", "urgent"},
+	{"tcp_options", "BLOB", "nullif(tcp_options, ''::BLOB)"},
+	{"udp_len", "USMALLINT NOT NULL", "udp_len"},
+	{"udp_checksum", "USMALLINT", "CASE WHEN has & 32 <> 0 THEN udp_checksum END"},
+	{"icmp_type", "UTINYINT NOT NULL", "icmp_type"},
+	{"icmp_code", "UTINYINT NOT NULL", "icmp_code"},
+	{"icmp_id", "USMALLINT NOT NULL", "icmp_id"},
+	{"icmp_seq", "USMALLINT NOT NULL", "icmp_seq"},
+	{"icmp_mtu", "UINTEGER NOT NULL", "icmp_mtu"},
+	{"icmp_gateway", "UHUGEINT", "CASE WHEN has & 128 <> 0 THEN (gw_hi::UHUGEINT << 64) | gw_lo::UHUGEINT END"},
+	{"q_src_addr", "UHUGEINT", "CASE WHEN has & 1024 <> 0 THEN (q_src_hi::UHUGEINT << 64) | q_src_lo::UHUGEINT END"},
+	{"q_dst_addr", "UHUGEINT", "CASE WHEN has & 2048 <> 0 THEN (q_dst_hi::UHUGEINT << 64) | q_dst_lo::UHUGEINT END"},
+	{"q_proto", "UTINYINT", "CASE WHEN has & 64 <> 0 THEN q_proto END"},
+	{"q_src_port", "USMALLINT", "CASE WHEN has & 64 <> 0 THEN q_src_port END"},
+	{"q_dst_port", "USMALLINT", "CASE WHEN has & 64 <> 0 THEN q_dst_port END"},
+	{"q_total_len", "USMALLINT", "CASE WHEN has & 64 <> 0 THEN q_total_len END"},
+	{"q_ttl", "UTINYINT", "CASE WHEN has & 64 <> 0 THEN q_ttl END"},
+	{"q_ip_id", "UINTEGER", "CASE WHEN has & 64 <> 0 THEN q_ip_id END"},
+	{"q_seq", "UINTEGER", "CASE WHEN has & 64 <> 0 THEN q_seq END"},
+	{"payload_len", "USMALLINT NOT NULL", "payload_len"},
+	{"payload", "BLOB", "nullif(payload, ''::BLOB)"},
+	{"truncated", "BOOLEAN NOT NULL", "has & 4096 <> 0"},
+}
+
+// Presence bits of the append function's "has" column.
+const (
+	hasTime     = 1 << 0
+	hasMark     = 1 << 1
+	hasUID      = 1 << 2
+	hasMAC      = 1 << 3
+	hasSeq      = 1 << 4
+	hasUDPCsum  = 1 << 5
+	hasQuoted   = 1 << 6
+	hasGateway  = 1 << 7
+	hasSrc      = 1 << 8
+	hasDst      = 1 << 9
+	hasQSrc     = 1 << 10
+	hasQDst     = 1 << 11
+	isTruncated = 1 << 12
+)
+
+func eventsDDL(table string) string {
+	var b strings.Builder
+	b.WriteString("CREATE TABLE IF NOT EXISTS " + table + " (")
+	for i, c := range eventColumns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quoteIdent(c.name) + " " + c.ddl)
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+func insertSelectList() string {
+	parts := make([]string, len(eventColumns))
+	for i, c := range eventColumns {
+		parts[i] = c.expr
+	}
+	return strings.Join(parts, ", ")
+}
+
+// rollupTables are the per-day aggregates kept beside the events. A day's
+// rollups are valid while rollup_state.events equals the day's event count;
+// queries fall back to the raw events of a day whose rollups are stale.
+var rollupTables = []struct{ name, ddl, fill string }{
+	{"roll_src",
+		"CREATE TABLE IF NOT EXISTS %s.roll_src (src_addr UHUGEINT, ip_version UTINYINT, events UBIGINT, first TIMESTAMP_NS, last TIMESTAMP_NS)",
+		"INSERT INTO %[1]s.roll_src SELECT src_addr, ip_version, count(*), min(time), max(time) FROM %[1]s.events GROUP BY ALL"},
+	{"roll_dst",
+		"CREATE TABLE IF NOT EXISTS %s.roll_dst (dst_addr UHUGEINT, ip_version UTINYINT, events UBIGINT, first TIMESTAMP_NS, last TIMESTAMP_NS)",
+		"INSERT INTO %[1]s.roll_dst SELECT dst_addr, ip_version, count(*), min(time), max(time) FROM %[1]s.events GROUP BY ALL"},
+	{"roll_port",
+		"CREATE TABLE IF NOT EXISTS %s.roll_port (proto UTINYINT, dst_port USMALLINT, events UBIGINT, first TIMESTAMP_NS, last TIMESTAMP_NS)",
+		"INSERT INTO %[1]s.roll_port SELECT proto, dst_port, count(*), min(time), max(time) FROM %[1]s.events GROUP BY ALL"},
+	{"roll_sensor",
+		"CREATE TABLE IF NOT EXISTS %s.roll_sensor (sensor VARCHAR, events UBIGINT, first TIMESTAMP_NS, last TIMESTAMP_NS)",
+		"INSERT INTO %[1]s.roll_sensor SELECT sensor, count(*), min(time), max(time) FROM %[1]s.events GROUP BY ALL"},
+	{"roll_minute",
+		"CREATE TABLE IF NOT EXISTS %s.roll_minute (minute TIMESTAMP, events UBIGINT)",
+		"INSERT INTO %[1]s.roll_minute SELECT date_trunc('minute', time), count(*) FROM %[1]s.events GROUP BY ALL"},
+}
+
+// migration moves one attached database (alias db) from version-1 to version.
+type migration struct {
+	version int
+	name    string
+	up      func(ctx context.Context, tx *sql.Tx, db string) error
+}
+
+func execAll(ctx context.Context, tx *sql.Tx, stmts ...string) error {
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", firstLine(s), err)
+		}
+	}
+	return nil
+}
+
+// stateMigrations build state.duckdb: offsets mirrored from day files,
+// source counters and later detector state. Append new entries; never edit
+// an applied one.
+var stateMigrations = []migration{
+	{1, "initial", func(ctx context.Context, tx *sql.Tx, db string) error {
+		return execAll(ctx, tx,
+			"CREATE TABLE "+db+".offsets (key VARCHAR PRIMARY KEY, inode UBIGINT NOT NULL, \"offset\" BIGINT NOT NULL, line BIGINT NOT NULL, seq UBIGINT NOT NULL)",
+			"CREATE TABLE "+db+".counters (source VARCHAR PRIMARY KEY, received UBIGINT NOT NULL, stored UBIGINT NOT NULL, ignored UBIGINT NOT NULL, saved_at TIMESTAMP NOT NULL)",
+			"CREATE TABLE "+db+".counter_reasons (source VARCHAR NOT NULL, kind VARCHAR NOT NULL, reason VARCHAR NOT NULL, count UBIGINT NOT NULL, PRIMARY KEY (source, kind, reason))",
+		)
+	}},
+	{2, "all-time rollups", func(ctx context.Context, tx *sql.Tx, db string) error {
+		return execAll(ctx, tx,
+			"CREATE TABLE "+db+".all_src (src_addr UHUGEINT, ip_version UTINYINT, events UBIGINT, first TIMESTAMP_NS, last TIMESTAMP_NS)",
+			"CREATE TABLE "+db+".all_dst (dst_addr UHUGEINT, ip_version UTINYINT, events UBIGINT, first TIMESTAMP_NS, last TIMESTAMP_NS)",
+			"CREATE TABLE "+db+".all_port (proto UTINYINT, dst_port USMALLINT, events UBIGINT, first TIMESTAMP_NS, last TIMESTAMP_NS)",
+			"CREATE TABLE "+db+".all_sensor (sensor VARCHAR, events UBIGINT, first TIMESTAMP_NS, last TIMESTAMP_NS)",
+			"CREATE TABLE "+db+".all_days (day VARCHAR PRIMARY KEY, events UBIGINT NOT NULL)",
+		)
+	}},
+}
+
+const allMerge = "sum(events)::UBIGINT AS events, min(first) AS first, max(last) AS last"
+
+// allTables pairs the all-time rollups in state.duckdb with the per-day
+// rollups they sum, and how to merge rows (first/last by min/max).
+var allTables = []struct{ all, day, keys, merge string }{
+	{"all_src", "roll_src", "src_addr, ip_version", allMerge},
+	{"all_dst", "roll_dst", "dst_addr, ip_version", allMerge},
+	{"all_port", "roll_port", "proto, dst_port", allMerge},
+	{"all_sensor", "roll_sensor", "sensor", allMerge},
+}
+
+// dayMigrations build one events/YYYY-MM-DD.duckdb file. Version numbers
+// follow event.SchemaVersion.
+var dayMigrations = []migration{
+	{1, "initial", func(ctx context.Context, tx *sql.Tx, db string) error {
+		stmts := []string{
+			eventsDDL(db + ".events"),
+			"CREATE TABLE " + db + ".offsets (key VARCHAR PRIMARY KEY, inode UBIGINT NOT NULL, \"offset\" BIGINT NOT NULL, line BIGINT NOT NULL, seq UBIGINT NOT NULL)",
+			"CREATE TABLE " + db + ".rollup_state (events UBIGINT NOT NULL)",
+			"INSERT INTO " + db + ".rollup_state VALUES (0)",
+		}
+		for _, r := range rollupTables {
+			stmts = append(stmts, fmt.Sprintf(r.ddl, db))
+		}
+		return execAll(ctx, tx, stmts...)
+	}},
+}
+
+const migrationsDDL = "CREATE TABLE IF NOT EXISTS %s.schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+
+// migrate applies the migrations db lacks, each in its own transaction
+// (DuckDB writes one attached database per transaction).
+func migrate(ctx context.Context, db *sql.DB, alias string, list []migration) error {
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(migrationsDDL, alias)); err != nil {
+		return fmt.Errorf("create %s.schema_migrations: %w", alias, err)
+	}
+	cur, err := schemaVersion(ctx, db, alias)
+	if err != nil {
+		return err
+	}
+	latest := list[len(list)-1].version
+	if cur > latest {
+		return fmt.Errorf("%s has schema version %d, newer than this darkscope knows (%d): upgrade darkscope", alias, cur, latest)
+	}
+	for _, m := range list {
+		if m.version <= cur {
+			continue
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate %s to %d: %w", alias, m.version, err)
+		}
+		err = m.up(ctx, tx, alias)
+		if err == nil {
+			_, err = tx.ExecContext(ctx, "INSERT INTO "+alias+".schema_migrations VALUES (?, ?, now()::TIMESTAMP)", m.version, m.name)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("migrate %s to %d (%s): %w", alias, m.version, m.name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %s to %d: commit: %w", alias, m.version, err)
+		}
+	}
+	return nil
+}
+
+func schemaVersion(ctx context.Context, db *sql.DB, alias string) (int, error) {
+	var v sql.NullInt64
+	if err := db.QueryRowContext(ctx, "SELECT max(version) FROM "+alias+".schema_migrations").Scan(&v); err != nil {
+		return 0, fmt.Errorf("read %s schema version: %w", alias, err)
+	}
+	return int(v.Int64), nil
+}
+
+// macros render the stored integers as text for query users. They live in
+// the in-memory catalog, so they exist in every session and in no file.
+var macros = []string{
+	`CREATE OR REPLACE MACRO ip4_text(a) AS
+		((a >> 24) & 255)::VARCHAR || '.' || ((a >> 16) & 255)::VARCHAR || '.' || ((a >> 8) & 255)::VARCHAR || '.' || (a & 255)::VARCHAR`,
+	`CREATE OR REPLACE MACRO ip6_full(a) AS
+		':' || list_aggregate([lower(printf('%x', ((a::UHUGEINT >> (112 - 16 * i)::UHUGEINT) & 65535::UHUGEINT)::UINTEGER)) FOR i IN range(8)], 'string_agg', ':') || ':'`,
+	`CREATE OR REPLACE MACRO ip6_zrun(s) AS
+		coalesce(list_filter([8, 7, 6, 5, 4, 3, 2], n -> strpos(s, repeat(':0', n) || ':') > 0)[1], 0)`,
+	`CREATE OR REPLACE MACRO ip6_compress(s) AS
+		CASE WHEN ip6_zrun(s) = 0 THEN s[2:-2]
+		ELSE regexp_replace(regexp_replace(regexp_replace(s, repeat(':0', ip6_zrun(s)) || ':', '::'), '^:([^:])', '\1'), '([^:]):$', '\1') END`,
+	`CREATE OR REPLACE MACRO ip6_text(a) AS
+		CASE WHEN a >> 32 = 65535 THEN '::ffff:' || ip4_text(a) ELSE ip6_compress(ip6_full(a)) END`,
+	// ip_text renders an address column as netip.Addr.String does; the
+	// family follows ip_version (IPv4 is stored IPv4-mapped).
+	`CREATE OR REPLACE MACRO ip_text(a, v) AS
+		CASE WHEN a IS NULL THEN NULL
+		     WHEN v = 4 OR (v <> 6 AND a >> 32 = 65535) THEN ip4_text(a)
+		     ELSE ip6_text(a) END`,
+	// ip4_num turns dotted IPv4 text into the stored (IPv4-mapped) number.
+	`CREATE OR REPLACE MACRO ip4_num(t) AS
+		(281470681743360::UHUGEINT + (split_part(t, '.', 1)::UBIGINT << 24) + (split_part(t, '.', 2)::UBIGINT << 16) + (split_part(t, '.', 3)::UBIGINT << 8) + split_part(t, '.', 4)::UBIGINT)`,
+	`CREATE OR REPLACE MACRO proto_name(p) AS
+		CASE p WHEN 1 THEN 'icmp' WHEN 2 THEN 'igmp' WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp' WHEN 47 THEN 'gre'
+		WHEN 50 THEN 'esp' WHEN 51 THEN 'ah' WHEN 58 THEN 'icmpv6' WHEN 132 THEN 'sctp' WHEN 136 THEN 'udplite'
+		ELSE p::VARCHAR END`,
+	`CREATE OR REPLACE MACRO tcp_flags_text(f) AS
+		trim(CASE WHEN f & 128 <> 0 THEN 'CWR ' ELSE '' END || CASE WHEN f & 64 <> 0 THEN 'ECE ' ELSE '' END ||
+		CASE WHEN f & 32 <> 0 THEN 'URG ' ELSE '' END || CASE WHEN f & 16 <> 0 THEN 'ACK ' ELSE '' END ||
+		CASE WHEN f & 8 <> 0 THEN 'PSH ' ELSE '' END || CASE WHEN f & 4 <> 0 THEN 'RST ' ELSE '' END ||
+		CASE WHEN f & 2 <> 0 THEN 'SYN ' ELSE '' END || CASE WHEN f & 1 <> 0 THEN 'FIN' ELSE '' END)`,
+	`CREATE OR REPLACE MACRO mac_text(m) AS
+		CASE WHEN m IS NULL THEN NULL ELSE list_aggregate([lower(printf('%02x', ((m::UBIGINT >> (40 - 8 * i)::UBIGINT) & 255::UBIGINT)::UINTEGER)) FOR i IN range(6)], 'string_agg', ':') END`,
+	`CREATE OR REPLACE MACRO hook_name(h) AS
+		CASE h WHEN 1 THEN 'prerouting' WHEN 2 THEN 'input' WHEN 3 THEN 'forward' WHEN 4 THEN 'output'
+		WHEN 5 THEN 'postrouting' WHEN 6 THEN 'ingress' ELSE '' END`,
+	`CREATE OR REPLACE MACRO verdict_name(v) AS
+		CASE v WHEN 1 THEN 'blocked' WHEN 2 THEN 'allowed' ELSE '' END`,
+	`CREATE OR REPLACE MACRO kind_name(k) AS
+		CASE k WHEN 0 THEN 'packet' WHEN 1 THEN 'alert' WHEN 2 THEN 'auth' ELSE 'unknown' END`,
+}
+
+// readableSelect is the column list of the "events" view: the readable
+// columns first (native names src_ip, dst_ip, src_port, dst_port), then every
+// stored column under its own name.
+const readableSelect = `time, sensor, ip_text(src_addr, ip_version) AS src_ip, ip_text(dst_addr, ip_version) AS dst_ip,
+	src_port, dst_port, proto_name(proto) AS proto, tcp_flags_text(tcp_flags) AS flags, prefix, in_iface, out_iface,
+	hook_name(hook) AS hook, verdict_name(verdict) AS verdict, kind_name(kind) AS kind,
+	mac_text(mac_src) AS mac_src, mac_text(mac_dst) AS mac_dst, ip_text(icmp_gateway, ip_version) AS icmp_gateway,
+	ip_text(q_src_addr, ip_version) AS q_src_ip, ip_text(q_dst_addr, ip_version) AS q_dst_ip, proto_name(q_proto) AS q_proto,
+	proto AS proto_num, tcp_flags AS flags_num, hook AS hook_num, verdict AS verdict_num,
+	* EXCLUDE (time, sensor, src_port, dst_port, proto, prefix, in_iface, out_iface, hook, verdict, kind, mac_src, mac_dst, icmp_gateway, q_proto)`
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 80 {
+		s = s[:80] + "…"
+	}
+	return s
+}
