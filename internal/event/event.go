@@ -292,6 +292,11 @@ type Event struct {
 	Payload    [MaxPayload]byte
 	PayloadCap uint8 // bytes of Payload that are valid
 	Truncated  bool  // the source line or packet ended before all headers were read
+
+	// Auth is set on KindAuth events (SSH honeypot attempts and connection ends).
+	Auth *Auth
+	// Alert is set on KindAlert events (detector verdicts).
+	Alert *Alert
 }
 
 // Reset clears e for reuse without allocating.
