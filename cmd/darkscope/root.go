@@ -66,6 +66,7 @@ A darknet sensor in three steps:
 		newStatsCmd(a),
 		newConfigCmd(a),
 		newRulesCmd(a),
+		newHoneypotCmd(a),
 	)
 	return root
 }
