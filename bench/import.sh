@@ -30,7 +30,7 @@ measure darkscope-import "$N" ./bin/darkscope import --no-progress --data "$W/da
 cat "$W/darkscope-import.out"
 head -n "$PEER_N" "$W/kern.log" > "$W/peer.log"
 if command -v fwlogwatch >/dev/null; then
-  measure fwlogwatch "$PEER_N" timeout 600 fwlogwatch -f "$W/peer.log" -o "$W/fwlogwatch.txt"
+  measure fwlogwatch "$PEER_N" timeout 600 fwlogwatch -o "$W/fwlogwatch.txt" "$W/peer.log"
 fi
 if command -v psad >/dev/null; then
   measure psad-analyze "$PEER_N" timeout 600 psad -A -m "$W/peer.log"
