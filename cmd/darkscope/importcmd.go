@@ -85,11 +85,26 @@ func (a *app) importDirect(ctx context.Context, paths []string, format string, p
 	if err != nil {
 		return err
 	}
+	pcfg := pipeline.Config{
+		QueueBatches: a.cfg.Pipeline.QueueBatches, FlushInterval: a.cfg.Pipeline.FlushInterval,
+		MaxBatch: a.cfg.Pipeline.MaxBatch,
+	}
+	if a.cfg.Detect.Enabled {
+		// The same detector state as the daemon's: the same packets give the
+		// same verdicts imported or live.
+		eng, err := a.newEngine()
+		if err != nil {
+			return err
+		}
+		pcfg.Detect = eng
+		defer func() {
+			if serr := a.saveEngine(eng); serr != nil {
+				a.logger.Error("save detect state", "err", serr)
+			}
+		}()
+	}
 	for _, path := range paths {
-		p, err := pipeline.New(pipeline.Config{
-			QueueBatches: a.cfg.Pipeline.QueueBatches, FlushInterval: a.cfg.Pipeline.FlushInterval,
-			MaxBatch: a.cfg.Pipeline.MaxBatch,
-		}, st, nil, nil, a.logger)
+		p, err := pipeline.New(pcfg, st, nil, nil, a.logger)
 		if err != nil {
 			return err
 		}

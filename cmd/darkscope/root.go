@@ -67,6 +67,9 @@ A darknet sensor in three steps:
 		newConfigCmd(a),
 		newRulesCmd(a),
 		newHoneypotCmd(a),
+		newScansCmd(a),
+		newBackscatterCmd(a),
+		newExplainCmd(a),
 	)
 	return root
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/darkscope/darkscope/internal/config"
+	"github.com/darkscope/darkscope/internal/detect"
 	"github.com/darkscope/darkscope/internal/pipeline"
 	"github.com/darkscope/darkscope/internal/sink/jsonl"
 	"github.com/darkscope/darkscope/internal/source"
@@ -152,10 +153,18 @@ func runDaemon(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	p, err := pipeline.New(pipeline.Config{
+	pcfg := pipeline.Config{
 		QueueBatches: a.cfg.Pipeline.QueueBatches, FlushInterval: a.cfg.Pipeline.FlushInterval,
 		MaxBatch: a.cfg.Pipeline.MaxBatch, CountersEvery: 10 * time.Second,
-	}, st, sinks, reg, a.logger)
+	}
+	var eng *detect.Engine
+	if a.cfg.Detect.Enabled {
+		if eng, err = a.newEngine(); err != nil {
+			return err
+		}
+		pcfg.Detect = eng
+	}
+	p, err := pipeline.New(pcfg, st, sinks, reg, a.logger)
 	if err != nil {
 		return err
 	}
@@ -186,13 +195,33 @@ func runDaemon(ctx context.Context, a *app) error {
 	}
 	ing := &daemonIngester{a: a, b: b, p: p, reg: reg}
 	g.Go(func() error {
-		err := web.NewServer(st, ing, a.logger).Serve(gctx, a.socketPath())
+		srv := web.NewServer(st, ing, a.logger)
+		if eng != nil {
+			srv.WithIntel(eng)
+		}
+		err := srv.Serve(gctx, a.socketPath())
 		if err != nil {
 			fatalOnce.Do(func() { fatal = err })
 			cancel()
 		}
 		return nil
 	})
+	if eng != nil {
+		g.Go(func() error {
+			t := time.NewTicker(time.Minute)
+			defer t.Stop()
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-t.C:
+					if err := a.saveEngine(eng); err != nil {
+						a.logger.Warn("save detect state", "err", err)
+					}
+				}
+			}
+		})
+	}
 	if keep := a.cfg.Store.Retention; keep > 0 {
 		g.Go(func() error {
 			t := time.NewTicker(time.Hour)
@@ -215,6 +244,11 @@ func runDaemon(ctx context.Context, a *app) error {
 	perr := p.Run(gctx)
 	cancel()
 	_ = g.Wait()
+	if eng != nil {
+		if err := a.saveEngine(eng); err != nil {
+			perr = errors.Join(perr, err)
+		}
+	}
 	for _, s := range reg.Snapshots() {
 		a.logger.Info("source counters", "source", s.Source, "received", s.Received, "stored", s.Stored,
 			"rejected", s.RejectedTotal(), "ignored", s.Ignored, "lost", s.LostTotal())

@@ -44,6 +44,16 @@ type Config struct {
 	Sources  SourcesConfig  `yaml:"sources"`
 	Outputs  []OutputConfig `yaml:"outputs"`
 	Rules    RulesConfig    `yaml:"rules"`
+	Detect   DetectConfig   `yaml:"detect"`
+}
+
+// DetectConfig configures the detect stage (scan detection, signatures,
+// passive OS and scanner-tool fingerprints, backscatter).
+type DetectConfig struct {
+	Enabled        bool     `yaml:"enabled"`
+	Signatures     []string `yaml:"signatures"`      // darkscope rules files added to the embedded default set
+	PsadSignatures []string `yaml:"psad_signatures"` // psad signatures files, e.g. /etc/psad/signatures
+	P0f            string   `yaml:"p0f"`             // p0f v3 fingerprint file; "" = none
 }
 
 // StoreConfig configures the embedded database.
@@ -132,6 +142,7 @@ func Default() Config {
 		Store:    StoreConfig{MemoryLimit: "1GB", Threads: 2},
 		Pipeline: PipelineConfig{QueueBatches: 256, FlushInterval: 500 * time.Millisecond, MaxBatch: 65536},
 		Rules:    RulesConfig{Mode: "darknet", Group: 5, HoneypotPort: 2222},
+		Detect:   DetectConfig{Enabled: true, P0f: "/etc/p0f/p0f.fp"},
 	}
 }
 
@@ -205,6 +216,8 @@ func sectionName(goType string) string {
 		return "outputs"
 	case "RulesConfig":
 		return "rules"
+	case "DetectConfig":
+		return "detect"
 	}
 	return goType
 }

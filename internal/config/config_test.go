@@ -25,7 +25,8 @@ func TestSampleLoadsAndEqualsDefaults(t *testing.T) {
 	}
 	d := Default()
 	if c.DataDir != d.DataDir || c.Store != d.Store || c.Pipeline != d.Pipeline || c.Rules.Group != d.Rules.Group ||
-		c.Rules.Mode != d.Rules.Mode || c.Rules.HoneypotPort != d.Rules.HoneypotPort || c.Timezone != d.Timezone {
+		c.Rules.Mode != d.Rules.Mode || c.Rules.HoneypotPort != d.Rules.HoneypotPort || c.Timezone != d.Timezone ||
+		c.Detect.Enabled != d.Detect.Enabled || c.Detect.P0f != d.Detect.P0f {
 		t.Errorf("sample differs from defaults:\nsample  %+v\ndefault %+v", c, d)
 	}
 }

@@ -26,6 +26,13 @@ type Primary interface {
 	SaveCounters(ctx context.Context, snaps []source.Snapshot) error
 }
 
+// Stage is the detect stage: it sees every event in order before the store
+// and may emit new events (alerts), which are stored and sent to the sinks
+// with the batch. detect.Engine implements it.
+type Stage interface {
+	ObserveBatch(evs []event.Event, emit func(event.Event))
+}
+
 // Secondary is a named best-effort sink.
 type Secondary struct {
 	Name string
@@ -39,6 +46,7 @@ type Config struct {
 	MaxBatch      int           // write when this many events wait
 	CountersEvery time.Duration // persist source counters this often (0: only at the end)
 	DrainTimeout  time.Duration // bound on the final drain and flush at shutdown
+	Detect        Stage         // optional detect stage
 }
 
 // Pipeline moves batches from sources to sinks.
@@ -134,6 +142,7 @@ func (p *Pipeline) RunUntilDone(ctx context.Context) error {
 
 type pending struct {
 	events  []event.Event
+	alerts  []event.Event
 	credits map[*source.Counters]uint64
 	offs    map[string]source.Offset
 	order   []string
@@ -179,7 +188,11 @@ func (p *Pipeline) write(ctx context.Context) error {
 				}
 				return firstErr
 			}
+			n := len(pend.events)
 			pend.add(b)
+			if p.cfg.Detect != nil && len(pend.events) > n {
+				p.cfg.Detect.ObserveBatch(pend.events[n:], pend.emit)
+			}
 			if b.Flushed != nil {
 				flush(context.WithoutCancel(ctx))
 				close(b.Flushed)
@@ -191,6 +204,8 @@ func (p *Pipeline) write(ctx context.Context) error {
 		}
 	}
 }
+
+func (pd *pending) emit(e event.Event) { pd.alerts = append(pd.alerts, e) }
 
 func (pd *pending) add(b source.Batch) {
 	pd.events = append(pd.events, b.Events...)
@@ -207,6 +222,11 @@ func (pd *pending) add(b source.Batch) {
 }
 
 func (p *Pipeline) flush(ctx context.Context, pd *pending) error {
+	if len(pd.alerts) > 0 {
+		pd.events = append(pd.events, pd.alerts...)
+		clear(pd.alerts)
+		pd.alerts = pd.alerts[:0]
+	}
 	if len(pd.events) == 0 && len(pd.offs) == 0 {
 		return nil
 	}

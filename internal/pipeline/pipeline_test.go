@@ -194,3 +194,36 @@ func TestSyncBarrier(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// everyTenth emits one alert per ten events it sees.
+type everyTenth struct{ seen int }
+
+func (d *everyTenth) ObserveBatch(evs []event.Event, emit func(event.Event)) {
+	for range evs {
+		d.seen++
+		if d.seen%10 == 0 {
+			emit(event.Event{Kind: event.KindAlert})
+		}
+	}
+}
+
+func TestDetectStageAlertsStored(t *testing.T) {
+	reg := source.NewRegistry()
+	st := &memStore{}
+	d := &everyTenth{}
+	p, _ := New(Config{QueueBatches: 4, FlushInterval: 10 * time.Millisecond, MaxBatch: 300, Detect: d}, st, nil, reg, nil)
+	p.Go(context.Background(), &genSource{name: "a", n: 1000, bs: 64, c: reg.Get("a")})
+	if err := p.RunUntilDone(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	alerts := 0
+	for _, e := range st.events {
+		if e.Kind == event.KindAlert {
+			alerts++
+		}
+	}
+	s := reg.Get("a").Snapshot()
+	if d.seen != 1000 || alerts != 100 || len(st.events) != 1100 || s.Stored != 1000 || !s.Balanced() {
+		t.Errorf("seen %d, alerts stored %d, events %d, counters %+v", d.seen, alerts, len(st.events), s)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/darkscope/darkscope/internal/detect"
 	"github.com/darkscope/darkscope/internal/event"
 	"github.com/darkscope/darkscope/internal/report"
 	"github.com/darkscope/darkscope/internal/source"
@@ -315,4 +316,61 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, snaps)
+}
+
+// Intel answers the detection reports (scans, backscatter, explain).
+type Intel interface {
+	Verdicts(f detect.VerdictFilter) []detect.Verdict
+	Victims() []detect.Victim
+	Explain(a netip.Addr) (detect.Explanation, bool)
+}
+
+// WithIntel adds the detection endpoints.
+func (s *Server) WithIntel(in Intel) *Server {
+	s.mux.HandleFunc("GET /v1/scans", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		var f detect.VerdictFilter
+		if v := q.Get("since"); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				fail(w, http.StatusBadRequest, fmt.Errorf("since: %w", err))
+				return
+			}
+			f.Since = t
+		}
+		if v := q.Get("min_level"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				fail(w, http.StatusBadRequest, fmt.Errorf("min_level: %w", err))
+				return
+			}
+			f.MinLevel = event.DangerLevel(n)
+		}
+		if v := q.Get("src"); v != "" {
+			p, err := netip.ParsePrefix(v)
+			if err != nil {
+				fail(w, http.StatusBadRequest, fmt.Errorf("src: %w", err))
+				return
+			}
+			f.Src = p
+		}
+		writeJSON(w, in.Verdicts(f))
+	})
+	s.mux.HandleFunc("GET /v1/backscatter", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, in.Victims())
+	})
+	s.mux.HandleFunc("GET /v1/explain", func(w http.ResponseWriter, r *http.Request) {
+		a, err := netip.ParseAddr(r.URL.Query().Get("addr"))
+		if err != nil {
+			fail(w, http.StatusBadRequest, fmt.Errorf("addr: %w", err))
+			return
+		}
+		x, ok := in.Explain(a)
+		if !ok {
+			fail(w, http.StatusNotFound, fmt.Errorf("no verdict about %s", a))
+			return
+		}
+		writeJSON(w, x)
+	})
+	return s
 }

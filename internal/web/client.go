@@ -10,11 +10,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/darkscope/darkscope/internal/detect"
 	"github.com/darkscope/darkscope/internal/event"
 	"github.com/darkscope/darkscope/internal/report"
 	"github.com/darkscope/darkscope/internal/source"
@@ -195,4 +197,30 @@ func (c *Client) Ingest(ctx context.Context, r io.Reader, format, name string) (
 	defer resp.Body.Close()
 	var s []source.Snapshot
 	return s, json.NewDecoder(resp.Body).Decode(&s)
+}
+
+// Verdicts asks the daemon's detector.
+func (c *Client) Verdicts(ctx context.Context, f detect.VerdictFilter) ([]detect.Verdict, error) {
+	q := url.Values{}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.Format(time.RFC3339Nano))
+	}
+	q.Set("min_level", strconv.Itoa(int(f.MinLevel)))
+	if f.Src.IsValid() {
+		q.Set("src", f.Src.String())
+	}
+	var v []detect.Verdict
+	return v, c.getJSON(ctx, "/v1/scans", q, &v)
+}
+
+// Victims asks the daemon's detector for backscatter victims.
+func (c *Client) Victims(ctx context.Context) ([]detect.Victim, error) {
+	var v []detect.Victim
+	return v, c.getJSON(ctx, "/v1/backscatter", nil, &v)
+}
+
+// Explain asks the daemon's detector about one address.
+func (c *Client) Explain(ctx context.Context, a netip.Addr) (detect.Explanation, error) {
+	var x detect.Explanation
+	return x, c.getJSON(ctx, "/v1/explain", url.Values{"addr": {a.String()}}, &x)
 }

@@ -1,0 +1,48 @@
+package detect
+
+import (
+	"github.com/darkscope/darkscope/internal/detect/signature"
+	"github.com/darkscope/darkscope/internal/enrich/p0f"
+	"github.com/darkscope/darkscope/internal/enrich/tool"
+	"github.com/darkscope/darkscope/internal/event"
+)
+
+// Annotators joins the per-packet knowledge the engine does not compute
+// itself: signature hits (raise the danger level), the passive OS label of
+// SYNs (p0f) and the scanner-tool fingerprint. Every part is optional. It is
+// called under the engine's lock, so it needs no locking of its own.
+type Annotators struct {
+	Signatures *signature.Matcher
+	P0f        *p0f.DB
+	Tools      *tool.Tracker
+
+	view *SourceView // the view of the packet being annotated (for the hit callback)
+	hit  func(*signature.Rule)
+}
+
+// NewAnnotators returns the annotator over the given parts (nil parts are skipped).
+func NewAnnotators(sigs *signature.Matcher, db *p0f.DB, tools *tool.Tracker) *Annotators {
+	a := &Annotators{Signatures: sigs, P0f: db, Tools: tools}
+	a.hit = func(r *signature.Rule) { a.view.AddSignature(r.Name, event.DangerLevel(r.Level)) }
+	return a
+}
+
+// Annotate implements Annotator.
+func (a *Annotators) Annotate(e *event.Event, v *SourceView) {
+	if a.Signatures != nil {
+		a.view = v
+		a.Signatures.Match(e, a.hit)
+		a.view = nil
+	}
+	if a.P0f != nil && e.Proto == event.ProtoTCP && e.Flags&(event.FlagSYN|event.FlagACK|event.FlagRST) == event.FlagSYN {
+		if r, ok := a.P0f.Fingerprint(e, 0); ok && r.Label() != nil {
+			v.SetOS(r.OS())
+		}
+	}
+	if a.Tools != nil {
+		a.Tools.Observe(e)
+		if t, ok := a.Tools.Verdict(e.Src); ok {
+			v.SetTool(event.Tool{Name: t.Name, Confidence: t.Confidence, Evidence: t.Evidence})
+		}
+	}
+}
