@@ -289,4 +289,3 @@ func newExplainCmd(a *app) *cobra.Command {
 		},
 	}
 }
-
