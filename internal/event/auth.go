@@ -1,5 +1,7 @@
 package event
 
+import "fmt"
+
 import "time"
 
 // AuthKind says what an authentication event records.
@@ -20,6 +22,19 @@ func (k AuthKind) String() string {
 		return authKindNames[k]
 	}
 	return "unknown"
+}
+
+// MarshalText writes the kind's name (JSON).
+func (k AuthKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText reads a kind's name.
+func (k *AuthKind) UnmarshalText(b []byte) error {
+	v, ok := ParseAuthKind(string(b))
+	if !ok {
+		return fmt.Errorf("unknown auth kind %q", b)
+	}
+	*k = v
+	return nil
 }
 
 // ParseAuthKind is the inverse of AuthKind.String.
@@ -46,20 +61,27 @@ const (
 // KexLists are the client's raw KEXINIT name-lists (RFC 4253 §7.1), exactly
 // as sent (cut at MaxAuthNameList bytes each).
 type KexLists struct {
-	Kex, HostKey     string
-	EncC2S, EncS2C   string
-	MACC2S, MACS2C   string
-	CompC2S, CompS2C string
+	Kex     string `json:"kex,omitempty"`
+	HostKey string `json:"host_key,omitempty"`
+	EncC2S  string `json:"enc_c2s,omitempty"`
+	EncS2C  string `json:"enc_s2c,omitempty"`
+	MACC2S  string `json:"mac_c2s,omitempty"`
+	MACS2C  string `json:"mac_s2c,omitempty"`
+	CompC2S string `json:"comp_c2s,omitempty"`
+	CompS2C string `json:"comp_s2c,omitempty"`
 }
 
 // Negotiated are the algorithms the handshake agreed on (empty when the
 // handshake did not complete).
 type Negotiated struct {
-	Kex, HostKey     string
-	CipherC2S        string
-	CipherS2C        string
-	MACC2S, MACS2C   string
-	CompC2S, CompS2C string
+	Kex       string `json:"kex,omitempty"`
+	HostKey   string `json:"host_key,omitempty"`
+	CipherC2S string `json:"cipher_c2s,omitempty"`
+	CipherS2C string `json:"cipher_s2c,omitempty"`
+	MACC2S    string `json:"mac_c2s,omitempty"`
+	MACS2C    string `json:"mac_s2c,omitempty"`
+	CompC2S   string `json:"comp_c2s,omitempty"`
+	CompS2C   string `json:"comp_s2c,omitempty"`
 }
 
 // Auth is one authentication attempt (or the end of the connection that
@@ -67,34 +89,34 @@ type Negotiated struct {
 // value that was not UTF-8 is kept with invalid bytes replaced by U+FFFD in
 // the string and its exact bytes in the matching *Raw field).
 type Auth struct {
-	Kind    AuthKind
-	Session uint64 // connection id, unique within one honeypot run (with the start time: unique)
-	Attempt uint16 // 1-based number of this request within the connection (every method counts)
-	Try     uint16 // 1-based number among the connection's password and keyboard-interactive attempts (pshitt's "try")
+	Kind    AuthKind `json:"kind,omitempty"`
+	Session uint64   `json:"session,omitempty"` // connection id, unique within one honeypot run (with the start time: unique)
+	Attempt uint16   `json:"attempt,omitempty"` // 1-based number of this request within the connection (every method counts)
+	Try     uint16   `json:"try,omitempty"`     // 1-based number among the connection's password and keyboard-interactive attempts (pshitt's "try")
 
-	User    string
-	UserLen uint32 // original length in bytes
-	UserRaw []byte // exact bytes (capped) when the username is not valid UTF-8
+	User    string `json:"user,omitempty"`
+	UserLen uint32 `json:"user_len,omitempty"` // original length in bytes
+	UserRaw []byte `json:"user_raw,omitempty"` // exact bytes (capped) when the username is not valid UTF-8
 
-	Secret    string // password or keyboard-interactive answer
-	SecretLen uint32
-	SecretRaw []byte
+	Secret    string `json:"secret,omitempty"` // password or keyboard-interactive answer
+	SecretLen uint32 `json:"secret_len,omitempty"`
+	SecretRaw []byte `json:"secret_raw,omitempty"`
 
-	Unanswered bool // keyboard-interactive: the prompt was sent, no answer came back
+	Unanswered bool `json:"unanswered,omitempty"` // keyboard-interactive: the prompt was sent, no answer came back
 
-	KeyType        string // publickey: key type, e.g. "ssh-ed25519"
-	KeyFingerprint string // publickey: "SHA256:..." as OpenSSH prints it
+	KeyType        string `json:"key_type,omitempty"`        // publickey: key type, e.g. "ssh-ed25519"
+	KeyFingerprint string `json:"key_fingerprint,omitempty"` // publickey: "SHA256:..." as OpenSSH prints it
 
-	ClientVersion    string // the client's version line without CR LF, e.g. "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10"
-	ClientVersionLen uint32
-	ClientVersionRaw []byte
+	ClientVersion    string `json:"client_version,omitempty"` // the client's version line without CR LF, e.g. "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10"
+	ClientVersionLen uint32 `json:"client_version_len,omitempty"`
+	ClientVersionRaw []byte `json:"client_version_raw,omitempty"`
 
-	HASSH      string // MD5 hex of "kex;enc_c2s;mac_c2s;comp_c2s" (empty when the KEXINIT was not seen)
-	Client     KexLists
-	Negotiated Negotiated
+	HASSH      string     `json:"hassh,omitempty"` // MD5 hex of "kex;enc_c2s;mac_c2s;comp_c2s" (empty when the KEXINIT was not seen)
+	Client     KexLists   `json:"client,omitempty"`
+	Negotiated Negotiated `json:"negotiated,omitempty"`
 
 	// Connection end (Kind == AuthConnectionEnd).
-	Duration  time.Duration
-	EndReason string // e.g. "client_closed", "auth_timeout", "idle_timeout", "attempt_cap", "handshake_failed"
-	Attempts  uint16 // requests seen on the connection
+	Duration  time.Duration `json:"duration,omitempty"`
+	EndReason string        `json:"end_reason,omitempty"` // e.g. "client_closed", "auth_timeout", "idle_timeout", "attempt_cap", "handshake_failed"
+	Attempts  uint16        `json:"attempts,omitempty"`   // requests seen on the connection
 }

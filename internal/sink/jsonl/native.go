@@ -1,6 +1,7 @@
 package jsonl
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/darkscope/darkscope/internal/event"
@@ -201,8 +202,27 @@ func appendNative(b []byte, ev *event.Event) []byte {
 	if ev.Truncated {
 		o.bool("truncated", true)
 	}
+	// The rare payloads (detection verdicts, honeypot attempts) are typed
+	// structs with their own JSON tags; encoding/json is fine off the hot path.
+	if ev.Alert != nil {
+		o.raw("alert", ev.Alert)
+	}
+	if ev.Auth != nil {
+		o.raw("auth", ev.Auth)
+	}
 	o.b = append(o.b, '}')
 	return o.b
+}
+
+// raw writes v as JSON under k ("null" if it cannot be encoded, which the
+// typed payloads never are).
+func (o *obj) raw(k string, v any) {
+	o.key(k)
+	j, err := json.Marshal(v)
+	if err != nil {
+		j = []byte("null")
+	}
+	o.b = append(o.b, j...)
 }
 
 func isEcho(ev *event.Event) bool {
