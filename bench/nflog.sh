@@ -114,6 +114,30 @@ if [ $((stored + lost)) -ne "$sent" ]; then
 	echo "darkscope: stored $stored + lost $lost != nft $sent" >&2
 fi
 
+# The whole darkscope daemon: NFLOG → pipeline → detect stage → DuckDB store.
+make -s build
+ip netns exec "$S" /usr/bin/time -o "$TMP/run.time" -f "%U %S" ./bin/darkscope run --nflog "$GROUP" --data "$TMP/data" --log-level warn 2>"$TMP/run.err" &
+RT=$!
+PIDS+=("$RT")
+bound
+reset
+flood
+sleep 1
+kill -INT "$(pgrep -P "$RT")"
+wait "$RT" || { cat "$TMP/run.err" >&2; exit 1; }
+sent=$(logged)
+./bin/darkscope stats --json --data "$TMP/data" >"$TMP/run.json"
+stored=$(grep -o '"stored":[0-9]*' "$TMP/run.json" | head -1 | cut -d: -f2)
+lost=$(grep -o '"kernel_overrun":[0-9]*' "$TMP/run.json" | cut -d: -f2 || true)
+qlost=$(grep -o '"queue_full":[0-9]*' "$TMP/run.json" | cut -d: -f2 || true)
+lost=$(( ${lost:-0} + ${qlost:-0} ))
+cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$TMP/run.time")
+awk -v n=darkscope-run -v sent="$sent" -v st="$stored" -v lo="$lost" -v cpu="$cpu" -v secs="$SECS" \
+	'BEGIN { printf "%-12s %12d %12d %10d %10d %10.2f %14d %14d\n", n, sent, st, lo, sent / secs, cpu, st / secs, (cpu > 0 ? st / cpu : 0) }'
+if [ $((stored + lost)) -ne "$sent" ]; then
+	echo "darkscope run: stored $stored + lost $lost != nft $sent" >&2
+fi
+
 # ulogd2, configured like darkscope (threshold 64, 100 ms flush, 8 MiB buffer).
 if [ -z "${SKIP_ULOGD:-}" ] && command -v ulogd >/dev/null && [ -e "$PLUG/ulogd_output_JSON.so" ]; then
 	cat >"$TMP/ulogd.conf" <<CONF
