@@ -20,6 +20,7 @@ import (
 	"github.com/darkscope/darkscope/internal/sink/jsonl"
 	"github.com/darkscope/darkscope/internal/source"
 	"github.com/darkscope/darkscope/internal/source/file"
+	"github.com/darkscope/darkscope/internal/source/honeypot"
 	"github.com/darkscope/darkscope/internal/source/kmsg"
 	"github.com/darkscope/darkscope/internal/source/nflog"
 	"github.com/darkscope/darkscope/internal/source/syslog"
@@ -36,6 +37,7 @@ func newRunCmd(a *app) *cobra.Command {
 		useKmsg      bool
 		syslogUDP    []string
 		syslogTCP    []string
+		honeypotAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -48,6 +50,7 @@ directory's database and answers reports, queries and imports on its API socket
   darkscope run --kmsg                            # kernel LOG lines straight from /dev/kmsg
   darkscope run --follow /var/log/kern.log        # follow a log file (rotation-safe)
   darkscope run --syslog :514 --syslog-tcp :514   # receive from remote sensors
+  darkscope run --nflog 5 --honeypot :2222        # with the SSH credential honeypot
   darkscope run -c /etc/darkscope/darkscope.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -66,6 +69,9 @@ directory's database and answers reports, queries and imports on its API socket
 			}
 			cfg.Sources.Syslog.UDP = append(cfg.Sources.Syslog.UDP, syslogUDP...)
 			cfg.Sources.Syslog.TCP = append(cfg.Sources.Syslog.TCP, syslogTCP...)
+			if honeypotAddr != "" {
+				cfg.Sources.Honeypot.Listen = honeypotAddr
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -80,6 +86,7 @@ directory's database and answers reports, queries and imports on its API socket
 	f.BoolVar(&useKmsg, "kmsg", false, "read kernel LOG lines from /dev/kmsg")
 	f.StringArrayVar(&syslogUDP, "syslog", nil, "receive syslog over UDP on this address (repeatable), e.g. :514")
 	f.StringArrayVar(&syslogTCP, "syslog-tcp", nil, "receive syslog over TCP on this address (repeatable)")
+	f.StringVar(&honeypotAddr, "honeypot", "", "also run the SSH credential honeypot on this address, e.g. :2222")
 	return cmd
 }
 
@@ -152,6 +159,13 @@ func runDaemon(ctx context.Context, a *app) error {
 	sinks, err := secondarySinks(a)
 	if err != nil {
 		return err
+	}
+	if out := a.cfg.Sources.Honeypot.Output; out != "" && a.cfg.Sources.Honeypot.Listen != "" {
+		pw, err := honeypot.NewPshittWriter(out)
+		if err != nil {
+			return err
+		}
+		sinks = append(sinks, pipeline.Secondary{Name: "pshitt:" + out, Sink: pw})
 	}
 	pcfg := pipeline.Config{
 		QueueBatches: a.cfg.Pipeline.QueueBatches, FlushInterval: a.cfg.Pipeline.FlushInterval,
@@ -302,6 +316,16 @@ func daemonSources(a *app, b *builder) ([]source.Source, error) {
 			UDP: sl.UDP, TCP: sl.TCP, TLS: sl.TLS, CertFile: sl.CertFile, KeyFile: sl.KeyFile,
 			Allow: allow, Location: b.loc,
 		}, p, classify, b.rejects, b.reg.Get("syslog"), a.logger)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, src)
+	}
+	if hc := cfg.Honeypot; hc.Listen != "" {
+		src, err := honeypot.New(honeypot.Config{
+			Listen: hc.Listen, Legacy: hc.Legacy, Sensor: b.sensor,
+			KeyDir: filepath.Join(a.cfg.DataDir, "honeypot"),
+		}, b.reg.Get("honeypot:ssh"), a.logger)
 		if err != nil {
 			return nil, err
 		}

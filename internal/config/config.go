@@ -77,10 +77,18 @@ type PipelineConfig struct {
 
 // SourcesConfig lists the capture sources `run` starts.
 type SourcesConfig struct {
-	NFLOG  []NFLOGConfig `yaml:"nflog"`
-	Kmsg   KmsgConfig    `yaml:"kmsg"`
-	Files  []FileConfig  `yaml:"files"`
-	Syslog SyslogConfig  `yaml:"syslog"`
+	NFLOG    []NFLOGConfig  `yaml:"nflog"`
+	Kmsg     KmsgConfig     `yaml:"kmsg"`
+	Files    []FileConfig   `yaml:"files"`
+	Syslog   SyslogConfig   `yaml:"syslog"`
+	Honeypot HoneypotConfig `yaml:"honeypot"`
+}
+
+// HoneypotConfig runs the SSH credential honeypot inside the daemon.
+type HoneypotConfig struct {
+	Listen string `yaml:"listen"` // e.g. ":2222"; "" = off
+	Output string `yaml:"output"` // pshitt JSON lines file; "" = none
+	Legacy bool   `yaml:"legacy"` // also offer SHA-1 key exchange and CBC ciphers (a fingerprint)
 }
 
 // NFLOGConfig is one NFLOG group.
@@ -212,6 +220,8 @@ func sectionName(goType string) string {
 		return "sources.files"
 	case "SyslogConfig":
 		return "sources.syslog"
+	case "HoneypotConfig":
+		return "sources.honeypot"
 	case "OutputConfig":
 		return "outputs"
 	case "RulesConfig":
