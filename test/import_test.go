@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -45,9 +46,16 @@ func writeLog(t *testing.T, dir string) (plain, gz string) {
 	return plain, gz
 }
 
+// num reads a JSON number, or a number the daemon API rendered as text.
 func num(m map[string]any, k string) float64 {
-	v, _ := m[k].(float64)
-	return v
+	switch v := m[k].(type) {
+	case float64:
+		return v
+	case string:
+		f, _ := strconv.ParseFloat(v, 64)
+		return f
+	}
+	return 0
 }
 
 func TestImportReportsWithAndWithoutDaemon(t *testing.T) {
@@ -123,6 +131,9 @@ func TestImportReportsWithAndWithoutDaemon(t *testing.T) {
 		out["top"] = ds(t, false, "top", "sources", "--data", data)
 		out["events"] = ds(t, false, "events", "--data", data, "--json")
 		out["histogram"] = ds(t, false, "histogram", "--data", data, "--by", "day")
+		out["query"] = ds(t, false, "query", "--data", data, "--json",
+			"SELECT src_ip, count(*) AS n, min(time) AS first, max(ttl) AS ttl FROM events GROUP BY 1 ORDER BY 2 DESC, 1")
+		out["query-table"] = ds(t, false, "query", "--data", data, "SELECT src_ip, dst_port, time FROM events ORDER BY time, src_ip")
 		return out
 	}
 	without := reports("no daemon")

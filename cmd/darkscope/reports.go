@@ -302,7 +302,7 @@ confined to the data directory.`,
 					}
 					obj := make(map[string]any, len(cols))
 					for i, c := range cols {
-						obj[c] = jsonCell(row[i])
+						obj[c] = web.JSONCell(row[i])
 					}
 					return jsonLine(a.stdout, obj)
 				}
@@ -320,18 +320,6 @@ confined to the data directory.`,
 		},
 	}
 	return cmd
-}
-
-func jsonCell(v any) any {
-	switch x := v.(type) {
-	case []byte:
-		return fmt.Sprintf("%x", x)
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano)
-	case fmt.Stringer:
-		return x.String()
-	}
-	return v
 }
 
 func newStatsCmd(a *app) *cobra.Command {

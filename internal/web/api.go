@@ -226,7 +226,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 type streamItem struct {
 	Event *event.Event
 	Cols  []string
-	Row   []string
+	Row   []byte // the row as a JSON array (JSONCell values), so numbers stay numbers
 	End   bool
 	Err   string
 }
@@ -244,7 +244,15 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		if row == nil {
 			return enc.Encode(streamItem{Cols: cols})
 		}
-		return enc.Encode(streamItem{Row: RenderRow(row)})
+		cells := make([]any, len(row))
+		for i, v := range row {
+			cells[i] = JSONCell(v)
+		}
+		j, err := json.Marshal(cells)
+		if err != nil {
+			return fmt.Errorf("encode row: %w", err)
+		}
+		return enc.Encode(streamItem{Row: j})
 	})
 	msg := ""
 	if err != nil {
@@ -269,6 +277,18 @@ func RenderRow(row []any) []string {
 		}
 	}
 	return out
+}
+
+// JSONCell turns a database value into a JSON-friendly one: bytes as hex,
+// times as RFC 3339 UTC, everything else as encoding/json writes it.
+func JSONCell(v any) any {
+	switch x := v.(type) {
+	case []byte:
+		return fmt.Sprintf("%x", x)
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	}
+	return v
 }
 
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {

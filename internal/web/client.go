@@ -154,7 +154,7 @@ func (c *Client) Events(ctx context.Context, f report.Filter, limit int, fn func
 	})
 }
 
-// Query implements report.Reader; cells arrive rendered as text.
+// Query implements report.Reader; numbers arrive as json.Number, bytes as hex, times as RFC 3339.
 func (c *Client) Query(ctx context.Context, sql string, fn func(cols []string, row []any) error) error {
 	resp, err := c.do(ctx, http.MethodPost, "/v1/query", nil, strings.NewReader(sql))
 	if err != nil {
@@ -167,9 +167,11 @@ func (c *Client) Query(ctx context.Context, sql string, fn func(cols []string, r
 			cols = it.Cols
 			return fn(cols, nil)
 		}
-		row := make([]any, len(it.Row))
-		for i, s := range it.Row {
-			row[i] = s
+		dec := json.NewDecoder(bytes.NewReader(it.Row))
+		dec.UseNumber()
+		var row []any
+		if err := dec.Decode(&row); err != nil {
+			return fmt.Errorf("daemon API query row: %w", err)
 		}
 		return fn(cols, row)
 	})
