@@ -107,6 +107,41 @@ type Stats struct {
 	PerDay        []DayStats `json:"per_day"`
 }
 
+// Credential report kinds (CredTop's what).
+const (
+	CredPasswords = "passwords"
+	CredUsernames = "usernames"
+	CredPairs     = "pairs"
+)
+
+// CredRow is one line of a credentials top report (darkscope creds top):
+// a password, a username or a username/password pair with how often it was
+// tried. Only password and keyboard-interactive attempts count (answered
+// ones: an unanswered prompt tried no secret). Values are the stored text:
+// bytes that were not UTF-8 show as U+FFFD (the exact bytes are in the
+// events' username_raw/secret_raw columns).
+type CredRow struct {
+	Username string    `json:"username,omitempty"` // usernames and pairs
+	Password string    `json:"password,omitempty"` // passwords and pairs
+	Count    uint64    `json:"count"`              // attempts
+	Sources  uint64    `json:"sources"`            // distinct source addresses
+	First    time.Time `json:"first"`
+	Last     time.Time `json:"last"`
+}
+
+// ClientRow is one line of the SSH client report (darkscope creds clients):
+// a client version string and HASSH with how many connections and attempts
+// used them.
+type ClientRow struct {
+	ClientVersion string    `json:"client_version"`
+	HASSH         string    `json:"hassh"`
+	Sessions      uint64    `json:"sessions"` // distinct (sensor, session id) with any auth event
+	Attempts      uint64    `json:"attempts"` // authentication requests (every method, "none" included)
+	Sources       uint64    `json:"sources"`  // distinct source addresses
+	First         time.Time `json:"first"`
+	Last          time.Time `json:"last"`
+}
+
 // Reader answers reports.
 type Reader interface {
 	Top(ctx context.Context, dim Dimension, f Filter, limit int) ([]TopRow, error)

@@ -122,7 +122,7 @@ func (s *Store) appendDay(ctx context.Context, t time.Time, events []event.Event
 
 	var p *pendingInsert
 	if len(events) > 0 {
-		if p, err = s.prepareInsert(ctx, events); err != nil {
+		if p, err = s.prepareInsert(ctx, d, events); err != nil {
 			return fmt.Errorf("append %d events: %w", len(events), err)
 		}
 		defer p.release()
@@ -138,6 +138,9 @@ func (s *Store) appendDay(ctx context.Context, t time.Time, events []event.Event
 		return fmt.Errorf("append %d events to %s: %w", len(events), d.path, err)
 	}
 	d.events += uint64(len(events))
+	if p != nil {
+		d.refs = p.batch.lastRef
+	}
 	s.offSeq += uint64(len(offs))
 	return nil
 }
@@ -150,6 +153,9 @@ func (s *Store) appendTx(ctx context.Context, d *day, p *pendingInsert, count in
 		}
 		if n != int64(count) {
 			return fmt.Errorf("inserted %d rows, want %d", n, count)
+		}
+		if err := s.execPayload(ctx, d.alias); err != nil {
+			return err
 		}
 	}
 	for i := range offs {

@@ -79,3 +79,37 @@ func BenchmarkDuckDBInsertFloor(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkAppendAuth measures the append path with honeypot attempts
+// (every event carries an Auth payload, so the payload columns are written).
+func BenchmarkAppendAuth(b *testing.B) {
+	const size = 16384
+	ctx := context.Background()
+	s, err := Open(ctx, b.TempDir(), Options{MemoryLimit: "1GB"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	r := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	batch := make([]event.Event, size)
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		for i := range batch {
+			e := benchEvent(r, base.Add(time.Duration(n+i)*time.Microsecond), 1000)
+			e.Kind, e.DstPort = event.KindAuth, 22
+			e.Auth = &event.Auth{Kind: event.AuthPassword, Session: uint64(i / 6), Attempt: uint16(i%6 + 1), Try: uint16(i%6 + 1),
+				User: "root", UserLen: 4, Secret: "pass" + strconv.Itoa(i%500), SecretLen: 7, ClientVersion: "SSH-2.0-libssh_0.9.6",
+				HASSH: "92674389fa1e47a27ddd8d9b63ecd42b", Client: event.KexLists{Kex: "curve25519-sha256,ecdh-sha2-nistp256,", EncC2S: "aes128-ctr", MACC2S: "hmac-sha2-256", CompC2S: "none"}}
+			batch[i] = e
+		}
+		b.StartTimer()
+		if err := s.Append(ctx, batch, nil); err != nil {
+			b.Fatal(err)
+		}
+		n += size
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}

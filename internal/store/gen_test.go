@@ -150,6 +150,13 @@ func randEvent(r *rand.Rand, t time.Time) event.Event {
 		e.SetPayload(b, len(b)+r.IntN(2000))
 	}
 	e.Truncated = r.IntN(10) == 0
+	// Payloads on most auth and alert events (nil on the rest).
+	switch {
+	case e.Kind == event.KindAuth && r.IntN(4) != 0:
+		e.Auth = randAuth(r)
+	case e.Kind == event.KindAlert && r.IntN(4) != 0:
+		e.Alert = randAlert(r, t)
+	}
 	return e
 }
 

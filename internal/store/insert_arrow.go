@@ -53,8 +53,8 @@ func arrowType(t duckdb.Type) (arrow.DataType, error) {
 }
 
 func (s *Store) setupInsert(ctx context.Context) error {
-	fields := make([]arrow.Field, len(appendCols))
-	for i, c := range appendCols {
+	fields := make([]arrow.Field, len(arrowCols))
+	for i, c := range arrowCols {
 		t, err := arrowType(c.typ)
 		if err != nil {
 			return fmt.Errorf("append column %s: %w", c.name, err)
@@ -74,7 +74,8 @@ func (s *Store) setupInsert(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) buildRecord(evs []event.Event) arrow.RecordBatch {
+// buildRecord builds evs (refs: their payload_ref values, nil for none).
+func (s *Store) buildRecord(evs []event.Event, refs []uint32) arrow.RecordBatch {
 	rb := s.ins.rb
 	rb.Reserve(len(evs))
 	for c := range appendCols {
@@ -110,8 +111,20 @@ func (s *Store) buildRecord(evs []event.Event) arrow.RecordBatch {
 			}
 		}
 	}
+	rc := rb.Field(len(appendCols)).(*array.Uint32Builder)
+	for i := range evs {
+		var r uint32
+		if refs != nil {
+			r = refs[i]
+		}
+		rc.UnsafeAppend(r)
+	}
 	return rb.NewRecordBatch()
 }
+
+// arrowCols are the columns of the Arrow batches: appendCols and, last,
+// payload_ref (0, NULL in the table, on events without a payload).
+var arrowCols = append(append([]appendCol(nil), appendCols...), appendCol{name: "payload_ref", typ: duckdb.TYPE_UINTEGER})
 
 // arrowView is the name of the writer connection's view of the pending batch.
 const arrowView = "darkscope_append_batch"
@@ -121,15 +134,23 @@ const arrowView = "darkscope_append_batch"
 // begins: registering it writes the catalog, and a DuckDB transaction may
 // write only one database.
 type pendingInsert struct {
+	s      *Store
+	batch  *pendingBatch
 	recs   []arrow.RecordBatch
 	rdr    array.RecordReader
 	unview func()
 }
 
-func (s *Store) prepareInsert(_ context.Context, events []event.Event) (*pendingInsert, error) {
-	p := &pendingInsert{}
+func (s *Store) prepareInsert(_ context.Context, d *day, events []event.Event) (*pendingInsert, error) {
+	p := &pendingInsert{s: s, batch: makeBatch(d, events)}
+	s.pending.Store(p.batch)
 	for i := 0; i < len(events); i += arrowChunk {
-		p.recs = append(p.recs, s.buildRecord(events[i:min(i+arrowChunk, len(events))]))
+		end := min(i+arrowChunk, len(events))
+		var refs []uint32
+		if p.batch.refs != nil {
+			refs = p.batch.refs[i:end]
+		}
+		p.recs = append(p.recs, s.buildRecord(events[i:end], refs))
 	}
 	rdr, err := array.NewRecordReader(s.ins.schema, p.recs)
 	if err != nil {
@@ -146,7 +167,7 @@ func (s *Store) prepareInsert(_ context.Context, events []event.Event) (*pending
 
 // exec runs the INSERT inside Append's transaction.
 func (p *pendingInsert) exec(ctx context.Context, s *Store, alias string) (int64, error) {
-	res, err := s.wconn.ExecContext(ctx, "INSERT INTO "+alias+".events SELECT "+insertSelectList()+" FROM "+arrowView)
+	res, err := s.wconn.ExecContext(ctx, insertSQL(alias, arrowView, true))
 	if err != nil {
 		return 0, err
 	}
@@ -154,6 +175,7 @@ func (p *pendingInsert) exec(ctx context.Context, s *Store, alias string) (int64
 }
 
 func (p *pendingInsert) release() {
+	p.s.pending.Store(nil)
 	if p.unview != nil {
 		p.unview()
 	}

@@ -26,9 +26,8 @@ const appendPath = "table-function"
 // into the chunk's vectors with duckdb.SetChunkValue, which keeps the Go
 // type (no boxing, unlike Appender.AppendRow).
 type inserter struct {
-	fnName  string
-	stmts   map[string]*sql.Stmt // prepared INSERT per day alias
-	pending atomic.Pointer[[]event.Event]
+	fnName string               // packet columns only; fnName+"_p" adds payload_ref
+	stmts  map[string]*sql.Stmt // prepared INSERT per day alias (and alias+"+p" for the payload_ref variant)
 }
 
 // batchSource feeds the pending batch to DuckDB, chunk by chunk, from
@@ -36,19 +35,21 @@ type inserter struct {
 // so the source is bound once; every execution's Init picks up the batch
 // Append made pending.
 type batchSource struct {
-	pending *atomic.Pointer[[]event.Event]
+	pending *atomic.Pointer[pendingBatch]
 	events  []event.Event
+	refs    []uint32
 	next    atomic.Int64
 	infos   []duckdb.ColumnInfo
+	withRef bool // the last column is payload_ref
 	threads int
 }
 
 func (b *batchSource) ColumnInfos() []duckdb.ColumnInfo     { return b.infos }
 func (b *batchSource) Cardinality() *duckdb.CardinalityInfo { return nil }
 func (b *batchSource) Init() duckdb.ParallelTableSourceInfo {
-	b.events = nil
+	b.events, b.refs = nil, nil
 	if p := b.pending.Load(); p != nil {
-		b.events = *p
+		b.events, b.refs = p.events, p.refs
 	}
 	b.next.Store(0)
 	return duckdb.ParallelTableSourceInfo{MaxThreads: b.threads}
@@ -67,6 +68,14 @@ func (b *batchSource) FillChunk(_ any, ch duckdb.DataChunk) error {
 	for c := range appendCols {
 		if err := fillColumn(ch, c, &appendCols[c], evs); err != nil {
 			return fmt.Errorf("append column %s: %w", appendCols[c].name, err)
+		}
+	}
+	if b.withRef {
+		refs := b.refs[start:end]
+		for r := range refs {
+			if err := duckdb.SetChunkValue(ch, len(appendCols), r, refs[r]); err != nil {
+				return fmt.Errorf("append column payload_ref: %w", err)
+			}
 		}
 	}
 	return ch.SetSize(len(evs))
@@ -120,52 +129,70 @@ func fillColumn(ch duckdb.DataChunk, c int, col *appendCol, evs []event.Event) e
 	return nil
 }
 
+// setupInsert registers two append functions: one with the packet columns
+// (appendCols) for batches without payloads, and one that adds payload_ref
+// (the link to the payload side tables, see payload.go).
 func (s *Store) setupInsert(ctx context.Context) error {
-	infos := make([]duckdb.ColumnInfo, len(appendCols))
-	for i, c := range appendCols {
-		ti, err := duckdb.NewTypeInfo(c.typ)
-		if err != nil {
-			return fmt.Errorf("append column %s: %w", c.name, err)
-		}
-		infos[i] = duckdb.ColumnInfo{Name: c.name, T: ti}
-	}
 	threads := s.opts.Threads
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	s.ins.fnName = "darkscope_append_" + hex.EncodeToString(rnd[:])
 	s.ins.stmts = map[string]*sql.Stmt{}
-	pending := &s.ins.pending
-	fn := duckdb.ParallelChunkTableFunction{
-		BindArguments: func(map[string]any, ...any) (duckdb.ParallelChunkTableSource, error) {
-			return &batchSource{pending: pending, infos: infos, threads: threads}, nil
-		},
-	}
-	if err := duckdb.RegisterTableUDF(s.wconn, s.ins.fnName, fn); err != nil {
-		return fmt.Errorf("register append function: %w", err)
+	pending := &s.pending
+	for _, v := range []struct {
+		name    string
+		withRef bool
+	}{{s.ins.fnName, false}, {s.ins.fnName + "_p", true}} {
+		cols := appendCols
+		if v.withRef {
+			cols = append(append([]appendCol(nil), appendCols...), appendCol{name: refColumn.name, typ: duckdb.TYPE_UINTEGER})
+		}
+		infos, err := typeInfos(cols)
+		if err != nil {
+			return err
+		}
+		withRef := v.withRef
+		fn := duckdb.ParallelChunkTableFunction{
+			BindArguments: func(map[string]any, ...any) (duckdb.ParallelChunkTableSource, error) {
+				return &batchSource{pending: pending, infos: infos, withRef: withRef, threads: threads}, nil
+			},
+		}
+		if err := duckdb.RegisterTableUDF(s.wconn, v.name, fn); err != nil {
+			return fmt.Errorf("register append function: %w", err)
+		}
 	}
 	return nil
 }
 
-// pendingInsert is one batch made pending for the append function.
-type pendingInsert struct{ s *Store }
+// pendingInsert is one batch made pending for the append functions.
+type pendingInsert struct {
+	s     *Store
+	batch *pendingBatch
+}
 
-// prepareInsert makes events the batch the append function returns. The
-// caller holds s.mu (one Append at a time).
-func (s *Store) prepareInsert(_ context.Context, events []event.Event) (*pendingInsert, error) {
-	s.ins.pending.Store(&events)
-	return &pendingInsert{s: s}, nil
+// prepareInsert makes events (bound for day d) the batch the append
+// functions return. The caller holds s.mu (one Append at a time).
+func (s *Store) prepareInsert(_ context.Context, d *day, events []event.Event) (*pendingInsert, error) {
+	b := makeBatch(d, events)
+	s.pending.Store(b)
+	return &pendingInsert{s: s, batch: b}, nil
 }
 
 // exec runs the day's prepared INSERT inside Append's transaction.
 func (p *pendingInsert) exec(ctx context.Context, s *Store, alias string) (int64, error) {
-	st, ok := s.ins.stmts[alias]
+	withRef := p.batch.refs != nil
+	key, fn := alias, s.ins.fnName
+	if withRef {
+		key, fn = alias+"+p", fn+"_p"
+	}
+	st, ok := s.ins.stmts[key]
 	if !ok {
 		var err error
-		st, err = s.wconn.PrepareContext(ctx, "INSERT INTO "+alias+".events SELECT "+insertSelectList()+" FROM "+s.ins.fnName+"()")
+		st, err = s.wconn.PrepareContext(ctx, insertSQL(alias, fn+"()", withRef))
 		if err != nil {
 			return 0, err
 		}
-		s.ins.stmts[alias] = st
+		s.ins.stmts[key] = st
 	}
 	res, err := st.ExecContext(ctx)
 	if err != nil {
@@ -174,12 +201,14 @@ func (p *pendingInsert) exec(ctx context.Context, s *Store, alias string) (int64
 	return res.RowsAffected()
 }
 
-func (p *pendingInsert) release() { p.s.ins.pending.Store(nil) }
+func (p *pendingInsert) release() { p.s.pending.Store(nil) }
 
 // forgetDay closes the prepared INSERT of a day that is being detached.
 func (s *Store) forgetDay(alias string) {
-	if st, ok := s.ins.stmts[alias]; ok {
-		st.Close()
-		delete(s.ins.stmts, alias)
+	for _, key := range []string{alias, alias + "+p"} {
+		if st, ok := s.ins.stmts[key]; ok {
+			st.Close()
+			delete(s.ins.stmts, key)
+		}
 	}
 }

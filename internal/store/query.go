@@ -526,7 +526,8 @@ const decodeSelect = `epoch_ns(time), uptime_ns, kind, sensor, source, prefix, n
 	(icmp_gateway >> 64)::UBIGINT, (icmp_gateway & 18446744073709551615::UHUGEINT)::UBIGINT,
 	(q_src_addr >> 64)::UBIGINT, (q_src_addr & 18446744073709551615::UHUGEINT)::UBIGINT,
 	(q_dst_addr >> 64)::UBIGINT, (q_dst_addr & 18446744073709551615::UHUGEINT)::UBIGINT,
-	q_proto, q_src_port, q_dst_port, q_total_len, q_ttl, q_ip_id, q_seq, payload_len, payload, truncated`
+	q_proto, q_src_port, q_dst_port, q_total_len, q_ttl, q_ip_id, q_seq, payload_len, payload, truncated,
+	` + payloadSelect
 
 func scanEvent(rows *sql.Rows, e *event.Event) error {
 	var (
@@ -545,17 +546,21 @@ func scanEvent(rows *sql.Rows, e *event.Event) error {
 		qSrcPort, qDstPort, qTotal   *uint16
 		qIPID, qSeq                  *uint32
 		uptime                       int64
+		pl                           payloadScan
 	)
 	e.Reset()
-	err := rows.Scan(&tns, &uptime, &kind, &e.Sensor, &e.Source, &e.Prefix, &e.Group, &hook, &e.InIface, &e.OutIface, &verdict,
+	dests := append([]any{&tns, &uptime, &kind, &e.Sensor, &e.Source, &e.Prefix, &e.Group, &hook, &e.InIface, &e.OutIface, &verdict,
 		&mark, &uid, &gid, &macSrc, &macDst, &e.EtherType, &macRaw, &e.IPVersion,
 		&srcH, &srcL, &dstH, &dstL,
 		&proto, &e.IHL, &e.TotalLen, &e.TOS, &e.TTL, &e.IPID, &e.IPFlags, &e.FragOff, &e.FlowLabel, &ipOpts, &ext,
 		&e.SrcPort, &e.DstPort, &seq, &ack, &e.Window, &flags, &e.Reserved, &e.Urgent, &tcpOpts, &e.UDPLen, &udpCsum,
 		&e.ICMPType, &e.ICMPCode, &e.ICMPID, &e.ICMPSeq, &e.ICMPMTU,
 		&gwH, &gwL, &qsH, &qsL, &qdH, &qdL,
-		&qProto, &qSrcPort, &qDstPort, &qTotal, &qTTL, &qIPID, &qSeq, &e.PayloadLen, &payload, &e.Truncated)
-	if err != nil {
+		&qProto, &qSrcPort, &qDstPort, &qTotal, &qTTL, &qIPID, &qSeq, &e.PayloadLen, &payload, &e.Truncated}, pl.dests()...)
+	if err := rows.Scan(dests...); err != nil {
+		return err
+	}
+	if err := pl.decode(e); err != nil {
 		return err
 	}
 	if tns != nil {
@@ -642,7 +647,7 @@ func (s *Store) Events(ctx context.Context, f Filter, limit int, fn func(*event.
 	var e event.Event
 	left := limit
 	for _, d := range raw {
-		q := "SELECT " + decodeSelect + " FROM " + d.alias + ".events WHERE " + where(f) + " ORDER BY time"
+		q := "SELECT " + decodeSelect + " FROM " + payloadJoin(d.alias) + " WHERE " + where(f) + " ORDER BY time"
 		if limit > 0 {
 			q += " LIMIT " + strconv.Itoa(left)
 		}

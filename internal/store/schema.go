@@ -16,7 +16,9 @@ const (
 	dayLayout = "2006-01-02"
 )
 
-// eventColumns is the stored layout of one event, in table order. expr is the
+// eventColumns is the stored layout of one event, in table order, as
+// day-file migration 1 created it: never change it; new columns go into a
+// new migration (migration 2 adds refColumn and the payload side tables). expr is the
 // SQL that computes the column from the append function's output (appendCols):
 // presence bits in "has" turn into NULLs, hi/lo halves into UHUGEINT, ns into
 // TIMESTAMP_NS, empty byte strings into NULL.
@@ -101,7 +103,9 @@ const (
 	isTruncated = 1 << 12
 )
 
-func eventsDDL(table string) string {
+// eventsDDL creates table with the version-1 columns (eventColumns) and,
+// when withRef, the payload_ref column migration 2 adds.
+func eventsDDL(table string, withRef bool) string {
 	var b strings.Builder
 	b.WriteString("CREATE TABLE IF NOT EXISTS " + table + " (")
 	for i, c := range eventColumns {
@@ -110,16 +114,26 @@ func eventsDDL(table string) string {
 		}
 		b.WriteString(quoteIdent(c.name) + " " + c.ddl)
 	}
+	if withRef {
+		b.WriteString(", " + quoteIdent(refColumn.name) + " " + refColumn.ddl)
+	}
 	b.WriteString(")")
 	return b.String()
 }
 
-func insertSelectList() string {
-	parts := make([]string, len(eventColumns))
-	for i, c := range eventColumns {
-		parts[i] = c.expr
+// insertSQL is the INSERT of one batch into alias.events from the append
+// function (or view) from: payload_ref is written only when withRef
+// (otherwise it defaults to NULL).
+func insertSQL(alias, from string, withRef bool) string {
+	names := make([]string, 0, len(eventColumns)+1)
+	exprs := make([]string, 0, cap(names))
+	for _, c := range eventColumns {
+		names, exprs = append(names, quoteIdent(c.name)), append(exprs, c.expr)
 	}
-	return strings.Join(parts, ", ")
+	if withRef {
+		names, exprs = append(names, quoteIdent(refColumn.name)), append(exprs, refColumn.expr)
+	}
+	return "INSERT INTO " + alias + ".events (" + strings.Join(names, ", ") + ") SELECT " + strings.Join(exprs, ", ") + " FROM " + from
 }
 
 // rollupTables are the per-day aggregates kept beside the events. A day's
@@ -197,7 +211,7 @@ var allTables = []struct{ all, day, keys, merge string }{
 var dayMigrations = []migration{
 	{1, "initial", func(ctx context.Context, tx *sql.Tx, db string) error {
 		stmts := []string{
-			eventsDDL(db + ".events"),
+			eventsDDL(db+".events", false),
 			"CREATE TABLE " + db + ".offsets (key VARCHAR PRIMARY KEY, inode UBIGINT NOT NULL, \"offset\" BIGINT NOT NULL, line BIGINT NOT NULL, seq UBIGINT NOT NULL)",
 			"CREATE TABLE " + db + ".rollup_state (events UBIGINT NOT NULL)",
 			"INSERT INTO " + db + ".rollup_state VALUES (0)",
@@ -206,6 +220,13 @@ var dayMigrations = []migration{
 			stmts = append(stmts, fmt.Sprintf(r.ddl, db))
 		}
 		return execAll(ctx, tx, stmts...)
+	}},
+	{2, "auth and alert payloads", func(ctx context.Context, tx *sql.Tx, db string) error {
+		return execAll(ctx, tx,
+			"ALTER TABLE "+db+".events ADD COLUMN IF NOT EXISTS "+quoteIdent(refColumn.name)+" "+refColumn.ddl,
+			sideDDL(db+".auth", authColumns),
+			sideDDL(db+".alerts", alertColumns),
+		)
 	}},
 }
 
@@ -297,6 +318,10 @@ var macros = []string{
 		CASE v WHEN 1 THEN 'blocked' WHEN 2 THEN 'allowed' ELSE '' END`,
 	`CREATE OR REPLACE MACRO kind_name(k) AS
 		CASE k WHEN 0 THEN 'packet' WHEN 1 THEN 'alert' WHEN 2 THEN 'auth' ELSE 'unknown' END`,
+	// auth_kind_name follows event.AuthKind.String.
+	`CREATE OR REPLACE MACRO auth_kind_name(k) AS
+		CASE WHEN k IS NULL THEN NULL WHEN k = 1 THEN 'password' WHEN k = 2 THEN 'keyboard-interactive'
+		WHEN k = 3 THEN 'publickey' WHEN k = 4 THEN 'none' WHEN k = 5 THEN 'connection_end' ELSE 'unknown' END`,
 }
 
 // readableSelect is the column list of the "events" view: the readable
@@ -308,7 +333,10 @@ const readableSelect = `time, sensor, ip_text(src_addr, ip_version) AS src_ip, i
 	mac_text(mac_src) AS mac_src, mac_text(mac_dst) AS mac_dst, ip_text(icmp_gateway, ip_version) AS icmp_gateway,
 	ip_text(q_src_addr, ip_version) AS q_src_ip, ip_text(q_dst_addr, ip_version) AS q_dst_ip, proto_name(q_proto) AS q_proto,
 	proto AS proto_num, tcp_flags AS flags_num, hook AS hook_num, verdict AS verdict_num,
-	* EXCLUDE (time, sensor, src_port, dst_port, proto, prefix, in_iface, out_iface, hook, verdict, kind, mac_src, mac_dst, icmp_gateway, q_proto)`
+	auth_kind_name(auth_kind) AS auth_kind, username, secret AS password, client_version, hassh, auth_session, auth_attempt, auth_try,
+	danger_level, alert_pattern AS pattern,
+	* EXCLUDE (time, sensor, src_port, dst_port, proto, prefix, in_iface, out_iface, hook, verdict, kind, mac_src, mac_dst, icmp_gateway, q_proto,
+		auth_kind, username, secret, client_version, hassh, auth_session, auth_attempt, auth_try, danger_level, alert_pattern)`
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 

@@ -10,7 +10,9 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -63,6 +66,7 @@ type day struct {
 	path   string
 	events uint64 // rows in events
 	rolled uint64 // rows covered by the rollup tables (== events when fresh)
+	refs   uint32 // highest payload_ref stored (see payload.go)
 }
 
 func (d *day) fresh() bool { return d.rolled == d.events }
@@ -77,6 +81,10 @@ type Store struct {
 	db    *sql.DB
 	wconn *sql.Conn // the one connection that appends (nil when read-only)
 	ins   inserter  // the write path's state (insert_udf.go or insert_arrow.go)
+	// pending is the batch being appended (read by the append functions);
+	// payFn names the payload side tables' append functions.
+	pending atomic.Pointer[pendingBatch]
+	payFn   [2]string
 
 	// now is the wall clock (retention); tests replace it.
 	now func() time.Time
@@ -235,8 +243,12 @@ func (s *Store) open(ctx context.Context) error {
 			return fmt.Errorf("create macro %s: %w", firstLine(m), err)
 		}
 	}
-	if _, err := s.db.ExecContext(ctx, eventsDDL("memory.main.no_events")); err != nil {
-		return fmt.Errorf("create empty events table: %w", err)
+	// Empty tables shaped like a day file's, the first part of the views.
+	for _, st := range []string{"CREATE SCHEMA IF NOT EXISTS memory.empty", eventsDDL("memory.empty.events", true),
+		sideDDL("memory.empty.auth", authColumns), sideDDL("memory.empty.alerts", alertColumns)} {
+		if _, err := s.db.ExecContext(ctx, st); err != nil {
+			return fmt.Errorf("create empty events tables: %w", err)
+		}
 	}
 	if err := s.rebuildViews(ctx); err != nil {
 		return err
@@ -253,6 +265,11 @@ func (s *Store) open(ctx context.Context) error {
 			return fmt.Errorf("open writer connection: %w", err)
 		}
 		if err := s.setupInsert(ctx); err != nil {
+			return err
+		}
+		var rnd [6]byte
+		_, _ = rand.Read(rnd[:])
+		if err := s.setupPayloadInsert("darkscope_payload_" + hex.EncodeToString(rnd[:])); err != nil {
 			return err
 		}
 	}
@@ -306,10 +323,12 @@ func (s *Store) attachDay(ctx context.Context, t time.Time) (*day, error) {
 		return nil, fmt.Errorf("open %s read-only: schema version %d, this darkscope needs %d: open it once writable to migrate", d.path, v, latest)
 	}
 	var n, r uint64
-	if err := s.db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM "+d.alias+".events), (SELECT events FROM "+d.alias+".rollup_state)").Scan(&n, &r); err != nil {
+	var refs uint32
+	if err := s.db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM "+d.alias+".events), (SELECT events FROM "+d.alias+".rollup_state), "+
+		"greatest((SELECT coalesce(max(ref), 0) FROM "+d.alias+".auth), (SELECT coalesce(max(ref), 0) FROM "+d.alias+".alerts))").Scan(&n, &r, &refs); err != nil {
 		return nil, fmt.Errorf("count %s: %w", d.path, err)
 	}
-	d.events, d.rolled = n, r
+	d.events, d.rolled, d.refs = n, r, refs
 	s.days[key] = d
 	s.log.Debug("attached day", "path", d.path, "events", n)
 	return d, nil
@@ -325,11 +344,15 @@ func (s *Store) sortedDays() []*day {
 	return out
 }
 
+// viewSelect is the column list of events_raw: the events table, then the
+// payload side tables' columns.
+const viewSelect = "e.*, a.* EXCLUDE (ref), l.* EXCLUDE (ref)"
+
 // rebuildViews points the "events_raw" and "events" views at the attached days.
 func (s *Store) rebuildViews(ctx context.Context) error {
-	parts := []string{"SELECT * FROM memory.main.no_events"}
+	parts := []string{"SELECT " + viewSelect + " FROM " + payloadJoin("memory.empty")}
 	for _, d := range s.sortedDays() {
-		parts = append(parts, "SELECT * FROM "+d.alias+".events")
+		parts = append(parts, "SELECT "+viewSelect+" FROM "+payloadJoin(d.alias))
 	}
 	for _, st := range []string{
 		"CREATE OR REPLACE VIEW memory.main.events_raw AS " + strings.Join(parts, " UNION ALL "),

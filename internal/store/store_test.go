@@ -26,7 +26,11 @@ import (
 	"github.com/darkscope/darkscope/internal/source"
 )
 
-var addrCmp = gocmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+// addrCmp compares the netip values inside events (and their Alert payloads).
+var addrCmp = gocmp.Options{
+	gocmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
+	gocmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
+}
 
 func openT(t *testing.T, dir string, opts Options) *Store {
 	t.Helper()
