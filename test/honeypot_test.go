@@ -73,7 +73,38 @@ func TestDaemonHoneypot(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	credsReport := func(label string) (string, string) {
+		pw := jsonLines(t, ds(t, false, "creds", "top", "passwords", "--data", data, "--json", "--user", "root"))
+		if len(pw) != len(passwords) {
+			t.Errorf("%s: creds top passwords = %v", label, pw)
+		}
+		seen := map[string]bool{}
+		for _, r := range pw {
+			seen[r["password"].(string)] = true
+			if num(r, "count") != 1 {
+				t.Errorf("%s: %v", label, r)
+			}
+		}
+		for _, p := range passwords {
+			if !seen[p] {
+				t.Errorf("%s: password %q missing from creds top", label, p)
+			}
+		}
+		cl := jsonLines(t, ds(t, false, "creds", "clients", "--data", data, "--json"))
+		// The readiness probe above is a connection without a handshake: a
+		// row with no version and no attempts.
+		if len(cl) != 2 || cl[0]["client_version"] != "SSH-2.0-Go" || len(cl[0]["hassh"].(string)) != 32 ||
+			num(cl[0], "sessions") != float64(tries) || cl[1]["client_version"] != "" || num(cl[1], "attempts") != 0 {
+			t.Errorf("%s: creds clients = %v", label, cl)
+		}
+		return ds(t, false, "creds", "top", "pairs", "--data", data), ds(t, false, "creds", "clients", "--data", data)
+	}
+	p1, c1 := credsReport("daemon")
 	stop()
+	p2, c2 := credsReport("no daemon")
+	if p1 != p2 || c1 != c2 {
+		t.Errorf("creds reports differ with and without the daemon:\n%s\n%s\n%s\n%s", p1, p2, c1, c2)
+	}
 	// Password attempts plus the connection-end record of each connection.
 	b, err := os.ReadFile(out)
 	if err != nil {

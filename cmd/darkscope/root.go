@@ -70,6 +70,7 @@ A darknet sensor in three steps:
 		newScansCmd(a),
 		newBackscatterCmd(a),
 		newExplainCmd(a),
+		newCredsCmd(a),
 	)
 	return root
 }

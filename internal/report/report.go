@@ -188,3 +188,9 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 	}
 	return now.Add(-d).UTC(), nil
 }
+
+// CredReader answers the honeypot's credential reports.
+type CredReader interface {
+	CredTop(ctx context.Context, what, user string, f Filter, limit int) ([]CredRow, error)
+	CredClients(ctx context.Context, f Filter, limit int) ([]ClientRow, error)
+}

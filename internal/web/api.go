@@ -55,6 +55,7 @@ func NewServer(rd report.Reader, ing Ingester, logger *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/counters", s.counters)
 	s.mux.HandleFunc("POST /v1/import", s.importFile)
 	s.mux.HandleFunc("POST /v1/ingest", s.ingest)
+	s.credRoutes()
 	return s
 }
 
@@ -393,4 +394,42 @@ func (s *Server) WithIntel(in Intel) *Server {
 		writeJSON(w, x)
 	})
 	return s
+}
+
+// credRoutes adds the credential reports when the reader has them.
+func (s *Server) credRoutes() {
+	cr, ok := s.rd.(report.CredReader)
+	if !ok {
+		return
+	}
+	s.mux.HandleFunc("GET /v1/creds/top", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		f, err := filterFromQuery(q)
+		if err != nil {
+			fail(w, http.StatusBadRequest, err)
+			return
+		}
+		limit, _ := strconv.Atoi(q.Get("limit"))
+		rows, err := cr.CredTop(r.Context(), q.Get("what"), q.Get("user"), f, limit)
+		if err != nil {
+			fail(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, rows)
+	})
+	s.mux.HandleFunc("GET /v1/creds/clients", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		f, err := filterFromQuery(q)
+		if err != nil {
+			fail(w, http.StatusBadRequest, err)
+			return
+		}
+		limit, _ := strconv.Atoi(q.Get("limit"))
+		rows, err := cr.CredClients(r.Context(), f, limit)
+		if err != nil {
+			fail(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, rows)
+	})
 }

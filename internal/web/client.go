@@ -226,3 +226,23 @@ func (c *Client) Explain(ctx context.Context, a netip.Addr) (detect.Explanation,
 	var x detect.Explanation
 	return x, c.getJSON(ctx, "/v1/explain", url.Values{"addr": {a.String()}}, &x)
 }
+
+// CredTop implements report.CredReader.
+func (c *Client) CredTop(ctx context.Context, what, user string, f report.Filter, limit int) ([]report.CredRow, error) {
+	q := url.Values{}
+	filterToQuery(f, q)
+	q.Set("what", what)
+	q.Set("user", user)
+	q.Set("limit", strconv.Itoa(limit))
+	var rows []report.CredRow
+	return rows, c.getJSON(ctx, "/v1/creds/top", q, &rows)
+}
+
+// CredClients implements report.CredReader.
+func (c *Client) CredClients(ctx context.Context, f report.Filter, limit int) ([]report.ClientRow, error) {
+	q := url.Values{}
+	filterToQuery(f, q)
+	q.Set("limit", strconv.Itoa(limit))
+	var rows []report.ClientRow
+	return rows, c.getJSON(ctx, "/v1/creds/clients", q, &rows)
+}
