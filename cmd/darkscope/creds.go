@@ -59,12 +59,7 @@ func newCredsCmd(a *app) *cobra.Command {
 				return err
 			}
 			if a.jsonOut {
-				for _, r := range rows {
-					if err := jsonLine(a.stdout, r); err != nil {
-						return err
-					}
-				}
-				return nil
+				return jsonLines(a.stdout, rows)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "USERNAME\tPASSWORD\tATTEMPTS\tSOURCES\tFIRST\tLAST")
@@ -100,12 +95,7 @@ func newCredsCmd(a *app) *cobra.Command {
 				return err
 			}
 			if a.jsonOut {
-				for _, r := range rows {
-					if err := jsonLine(a.stdout, r); err != nil {
-						return err
-					}
-				}
-				return nil
+				return jsonLines(a.stdout, rows)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CLIENT\tHASSH\tSESSIONS\tATTEMPTS\tSOURCES\tLAST")

@@ -162,12 +162,7 @@ func newScansCmd(a *app) *cobra.Command {
 				return err
 			}
 			if a.jsonOut {
-				for _, v := range vs {
-					if err := jsonLine(a.stdout, v); err != nil {
-						return err
-					}
-				}
-				return nil
+				return jsonLines(a.stdout, vs)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SOURCE\tDL\tPATTERN\tSCANS\tPORTS\tPACKETS\tSIGNATURES\tTOOL\tOS\tLAST SEEN")
@@ -228,12 +223,7 @@ func newBackscatterCmd(a *app) *cobra.Command {
 				return err
 			}
 			if a.jsonOut {
-				for _, v := range vs {
-					if err := jsonLine(a.stdout, v); err != nil {
-						return err
-					}
-				}
-				return nil
+				return jsonLines(a.stdout, vs)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "VICTIM\tSTART\tEND\tPACKETS\tRATE/S\tKINDS\tPORTS")

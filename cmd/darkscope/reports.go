@@ -83,6 +83,16 @@ func jsonLine(w io.Writer, v any) error {
 	return err
 }
 
+// jsonLines writes each row as one JSON line.
+func jsonLines[T any](w io.Writer, rows []T) error {
+	for _, r := range rows {
+		if err := jsonLine(w, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func fmtTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
@@ -120,12 +130,7 @@ func newTopCmd(a *app) *cobra.Command {
 				return err
 			}
 			if a.jsonOut {
-				for _, r := range rows {
-					if err := jsonLine(a.stdout, r); err != nil {
-						return err
-					}
-				}
-				return nil
+				return jsonLines(a.stdout, rows)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "%s\tPACKETS\tFIRST SEEN\tLAST SEEN\n", strings.ToUpper(strings.TrimSuffix(args[0], "s")))
@@ -168,12 +173,7 @@ func newHistogramCmd(a *app) *cobra.Command {
 				return err
 			}
 			if a.jsonOut {
-				for _, b := range bs {
-					if err := jsonLine(a.stdout, b); err != nil {
-						return err
-					}
-				}
-				return nil
+				return jsonLines(a.stdout, bs)
 			}
 			var peak uint64
 			for _, b := range bs {
