@@ -136,25 +136,30 @@ func insertSQL(alias, from string, withRef bool) string {
 	return "INSERT INTO " + alias + ".events (" + strings.Join(names, ", ") + ") SELECT " + strings.Join(exprs, ", ") + " FROM " + from
 }
 
+// packetsOnly restricts the packet reports (top, histogram and their
+// rollups) to packet events: alert and auth rows share the table but are not
+// packets (event.KindPacket is 0).
+const packetsOnly = "kind = 0"
+
 // rollupTables are the per-day aggregates kept beside the events. A day's
 // rollups are valid while rollup_state.events equals the day's event count;
 // queries fall back to the raw events of a day whose rollups are stale.
 var rollupTables = []struct{ name, ddl, fill string }{
 	{"roll_src",
 		"CREATE TABLE IF NOT EXISTS %s.roll_src (src_addr UHUGEINT, ip_version UTINYINT, events UBIGINT, first TIMESTAMP_NS, last TIMESTAMP_NS)",
-		"INSERT INTO %[1]s.roll_src SELECT src_addr, ip_version, count(*), min(time), max(time) FROM %[1]s.events GROUP BY ALL"},
+		"INSERT INTO %[1]s.roll_src SELECT src_addr, ip_version, count(*), min(time), max(time) FROM %[1]s.events WHERE " + packetsOnly + " GROUP BY ALL"},
 	{"roll_dst",
 		"CREATE TABLE IF NOT EXISTS %s.roll_dst (dst_addr UHUGEINT, ip_version UTINYINT, events UBIGINT, first TIMESTAMP_NS, last TIMESTAMP_NS)",
-		"INSERT INTO %[1]s.roll_dst SELECT dst_addr, ip_version, count(*), min(time), max(time) FROM %[1]s.events GROUP BY ALL"},
+		"INSERT INTO %[1]s.roll_dst SELECT dst_addr, ip_version, count(*), min(time), max(time) FROM %[1]s.events WHERE " + packetsOnly + " GROUP BY ALL"},
 	{"roll_port",
 		"CREATE TABLE IF NOT EXISTS %s.roll_port (proto UTINYINT, dst_port USMALLINT, events UBIGINT, first TIMESTAMP_NS, last TIMESTAMP_NS)",
-		"INSERT INTO %[1]s.roll_port SELECT proto, dst_port, count(*), min(time), max(time) FROM %[1]s.events GROUP BY ALL"},
+		"INSERT INTO %[1]s.roll_port SELECT proto, dst_port, count(*), min(time), max(time) FROM %[1]s.events WHERE " + packetsOnly + " GROUP BY ALL"},
 	{"roll_sensor",
 		"CREATE TABLE IF NOT EXISTS %s.roll_sensor (sensor VARCHAR, events UBIGINT, first TIMESTAMP_NS, last TIMESTAMP_NS)",
-		"INSERT INTO %[1]s.roll_sensor SELECT sensor, count(*), min(time), max(time) FROM %[1]s.events GROUP BY ALL"},
+		"INSERT INTO %[1]s.roll_sensor SELECT sensor, count(*), min(time), max(time) FROM %[1]s.events WHERE " + packetsOnly + " GROUP BY ALL"},
 	{"roll_minute",
 		"CREATE TABLE IF NOT EXISTS %s.roll_minute (minute TIMESTAMP, events UBIGINT)",
-		"INSERT INTO %[1]s.roll_minute SELECT date_trunc('minute', time), count(*) FROM %[1]s.events GROUP BY ALL"},
+		"INSERT INTO %[1]s.roll_minute SELECT date_trunc('minute', time), count(*) FROM %[1]s.events WHERE " + packetsOnly + " GROUP BY ALL"},
 }
 
 // migration moves one attached database (alias db) from version-1 to version.

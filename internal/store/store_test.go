@@ -182,7 +182,7 @@ func naiveTop(evs []event.Event, dim Dimension, f Filter) []TopRow {
 	m := map[string]*naiveRow{}
 	for i := range evs {
 		e := &evs[i]
-		if !match(f, e) {
+		if e.Kind != event.KindPacket || !match(f, e) { // reports count packets only
 			continue
 		}
 		var k string
@@ -254,7 +254,7 @@ func naiveTop(evs []event.Event, dim Dimension, f Filter) []TopRow {
 func naiveHist(evs []event.Event, width time.Duration, f Filter) []Bucket {
 	m := map[int64]uint64{}
 	for i := range evs {
-		if match(f, &evs[i]) {
+		if evs[i].Kind == event.KindPacket && match(f, &evs[i]) { // reports count packets only
 			m[evs[i].Time.UnixNano()/int64(width)]++
 		}
 	}
