@@ -47,8 +47,8 @@ type Server struct {
 func NewServer(rd report.Reader, ing Ingester, logger *slog.Logger) *Server {
 	s := &Server{rd: rd, ing: ing, logger: logger, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	s.mux.HandleFunc("GET /v1/top", s.top)
-	s.mux.HandleFunc("GET /v1/histogram", s.histogram)
+	s.mux.HandleFunc("GET /v1/top", filtered(s.top))
+	s.mux.HandleFunc("GET /v1/histogram", filtered(s.histogram))
 	s.mux.HandleFunc("GET /v1/events", s.events)
 	s.mux.HandleFunc("POST /v1/query", s.query)
 	s.mux.HandleFunc("GET /v1/stats", s.stats)
@@ -162,45 +162,54 @@ func filterToQuery(f report.Filter, q url.Values) {
 	}
 }
 
-func (s *Server) top(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	f, err := filterFromQuery(q)
-	if err != nil {
-		fail(w, http.StatusBadRequest, err)
-		return
+// badRequest marks a request-parameter error (HTTP 400).
+type badRequest struct{ err error }
+
+func (b badRequest) Error() string { return b.err.Error() }
+
+// filtered serves a JSON report computed from the request's filter and its
+// other parameters: parameter errors answer 400, report errors 500.
+func filtered[T any](run func(ctx context.Context, q url.Values, f report.Filter) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		f, err := filterFromQuery(q)
+		if err != nil {
+			fail(w, http.StatusBadRequest, err)
+			return
+		}
+		v, err := run(r.Context(), q, f)
+		if err != nil {
+			code := http.StatusInternalServerError
+			var br badRequest
+			if errors.As(err, &br) {
+				code = http.StatusBadRequest
+			}
+			fail(w, code, err)
+			return
+		}
+		writeJSON(w, v)
 	}
-	dim, err := report.ParseDimension(q.Get("dim"))
-	if err != nil {
-		fail(w, http.StatusBadRequest, err)
-		return
-	}
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	rows, err := s.rd.Top(r.Context(), dim, f, limit)
-	if err != nil {
-		fail(w, http.StatusInternalServerError, err)
-		return
-	}
-	writeJSON(w, rows)
 }
 
-func (s *Server) histogram(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	f, err := filterFromQuery(q)
+func limitParam(q url.Values) int {
+	n, _ := strconv.Atoi(q.Get("limit"))
+	return n
+}
+
+func (s *Server) top(ctx context.Context, q url.Values, f report.Filter) ([]report.TopRow, error) {
+	dim, err := report.ParseDimension(q.Get("dim"))
 	if err != nil {
-		fail(w, http.StatusBadRequest, err)
-		return
+		return nil, badRequest{err}
 	}
+	return s.rd.Top(ctx, dim, f, limitParam(q))
+}
+
+func (s *Server) histogram(ctx context.Context, q url.Values, f report.Filter) ([]report.Bucket, error) {
 	width, err := time.ParseDuration(q.Get("width"))
 	if err != nil {
-		fail(w, http.StatusBadRequest, fmt.Errorf("width: %w", err))
-		return
+		return nil, badRequest{fmt.Errorf("width: %w", err)}
 	}
-	b, err := s.rd.Histogram(r.Context(), width, f)
-	if err != nil {
-		fail(w, http.StatusInternalServerError, err)
-		return
-	}
-	writeJSON(w, b)
+	return s.rd.Histogram(ctx, width, f)
 }
 
 // events streams gob-encoded events, then a trailing error string ("" = ok).
@@ -211,7 +220,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, err)
 		return
 	}
-	limit, _ := strconv.Atoi(q.Get("limit"))
+	limit := limitParam(q)
 	w.Header().Set("Content-Type", "application/x-gob")
 	enc := gob.NewEncoder(w)
 	err = s.rd.Events(r.Context(), f, limit, func(e *event.Event) error {
@@ -402,34 +411,10 @@ func (s *Server) credRoutes() {
 	if !ok {
 		return
 	}
-	s.mux.HandleFunc("GET /v1/creds/top", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		f, err := filterFromQuery(q)
-		if err != nil {
-			fail(w, http.StatusBadRequest, err)
-			return
-		}
-		limit, _ := strconv.Atoi(q.Get("limit"))
-		rows, err := cr.CredTop(r.Context(), q.Get("what"), q.Get("user"), f, limit)
-		if err != nil {
-			fail(w, http.StatusInternalServerError, err)
-			return
-		}
-		writeJSON(w, rows)
-	})
-	s.mux.HandleFunc("GET /v1/creds/clients", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		f, err := filterFromQuery(q)
-		if err != nil {
-			fail(w, http.StatusBadRequest, err)
-			return
-		}
-		limit, _ := strconv.Atoi(q.Get("limit"))
-		rows, err := cr.CredClients(r.Context(), f, limit)
-		if err != nil {
-			fail(w, http.StatusInternalServerError, err)
-			return
-		}
-		writeJSON(w, rows)
-	})
+	s.mux.HandleFunc("GET /v1/creds/top", filtered(func(ctx context.Context, q url.Values, f report.Filter) ([]report.CredRow, error) {
+		return cr.CredTop(ctx, q.Get("what"), q.Get("user"), f, limitParam(q))
+	}))
+	s.mux.HandleFunc("GET /v1/creds/clients", filtered(func(ctx context.Context, q url.Values, f report.Filter) ([]report.ClientRow, error) {
+		return cr.CredClients(ctx, f, limitParam(q))
+	}))
 }

@@ -112,6 +112,9 @@ func TestAPIRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(f, rd.gotF, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("filter (-sent +got):\n%s", diff)
 	}
+	if _, err := c.Top(ctx, "bogus", f, 1); err == nil || !strings.Contains(err.Error(), "unknown report") {
+		t.Errorf("bad dimension: %v", err)
+	}
 	var got []event.Event
 	if err := c.Events(ctx, f, 0, func(e *event.Event) error { got = append(got, *e); return nil }); err != nil {
 		t.Fatal(err)
