@@ -109,3 +109,23 @@ func ReleaseEvents(s []event.Event) {
 	s = s[:0]
 	batchPool.Put(&s)
 }
+
+// Send hands b to out. With block it waits until out takes it or done is
+// closed; without, it gives up at once when out is full. It reports whether
+// out took the batch.
+func Send(done <-chan struct{}, block bool, out chan<- Batch, b Batch) bool {
+	if !block {
+		select {
+		case out <- b:
+			return true
+		default:
+			return false
+		}
+	}
+	select {
+	case out <- b:
+		return true
+	case <-done:
+		return false
+	}
+}

@@ -308,18 +308,8 @@ func (k *Kmsg) send(done <-chan struct{}, block bool, out chan<- source.Batch, b
 	if len(b.events) > 0 {
 		sb.Events = b.events
 	}
-	if !block {
-		select {
-		case out <- sb:
-		default:
-			return false
-		}
-	} else {
-		select {
-		case out <- sb:
-		case <-done:
-			return false
-		}
+	if !source.Send(done, block, out, sb) {
+		return false
 	}
 	if sb.Events != nil {
 		b.events = nil
