@@ -810,9 +810,51 @@ func klExt(e *event.Event, t uint8) {
 	}
 }
 
+// klKeyNum parses the value of a numeric key: decimal or hexadecimal as
+// the kernel prints that key, bounded by the field's width. Other keys give 0.
+func klKeyNum(k, v []byte, lv *klLevel) (uint64, error) {
+	var max uint64
+	hex := false
+	switch string(k) {
+	case "TC", "TTL", "HOPLIMIT", "TYPE", "CODE":
+		max = 0xff
+	case "TOS", "PREC", "RES":
+		max, hex = 0xff, true
+	case "LEN", "ID", "SPT", "DPT", "WINDOW", "URGP":
+		max = 0xffff
+	case "MACPROTO":
+		max, hex = 0xffff, true
+	case "FLOWLBL":
+		max = 0xfffff
+	case "SEQ":
+		max = 0xffffffff
+		if lv.proto == klPICMP {
+			max = 0xffff // ICMP echo sequence number
+		}
+	case "ACK", "MTU", "UID", "GID":
+		max = 0xffffffff
+	case "MARK":
+		max, hex = 0xffffffff, true
+	default:
+		return 0, nil
+	}
+	x, ok := klUint(v, max)
+	if hex {
+		x, ok = klHex(v, max)
+	}
+	if !ok {
+		return 0, klErr(klReasonBadValue, v)
+	}
+	return x, nil
+}
+
 // klKeyVal handles a KEY=VALUE token.
 func klKeyVal(k, v []byte, e *event.Event, lv *klLevel, quote bool, arp *bool) error {
 	q := &e.Quoted
+	x, err := klKeyNum(k, v, lv)
+	if err != nil {
+		return err
+	}
 	switch string(k) {
 	case "SRC", "DST":
 		a, ok := klAddr(v)
@@ -847,10 +889,6 @@ func klKeyVal(k, v []byte, e *event.Event, lv *klLevel, quote bool, arp *bool) e
 			}
 		}
 	case "LEN":
-		x, ok := klUint(v, 0xffff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		switch {
 		case lv.proto == klPUDP:
 			if !quote {
@@ -865,44 +903,24 @@ func klKeyVal(k, v []byte, e *event.Event, lv *klLevel, quote bool, arp *bool) e
 			e.TotalLen = uint16(x)
 		}
 	case "TOS", "PREC":
-		x, ok := klHex(v, 0xff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		if !quote {
 			e.TOS |= uint8(x)
 		}
 	case "TC":
-		x, ok := klUint(v, 0xff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		if !quote {
 			e.TOS = uint8(x)
 		}
 	case "TTL", "HOPLIMIT":
-		x, ok := klUint(v, 0xff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		if quote {
 			q.TTL = uint8(x)
 		} else {
 			e.TTL = uint8(x)
 		}
 	case "FLOWLBL":
-		x, ok := klUint(v, 0xfffff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		if !quote {
 			e.FlowLabel = uint32(x)
 		}
 	case "ID":
-		x, ok := klUint(v, 0xffff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		switch {
 		case lv.proto == klPICMP:
 			if !quote {
@@ -932,11 +950,11 @@ func klKeyVal(k, v []byte, e *event.Event, lv *klLevel, quote bool, arp *bool) e
 		case "ESP":
 			pr = event.ProtoESP
 		default:
-			x, ok := klUint(v, 0xff)
+			n, ok := klUint(v, 0xff)
 			if !ok {
 				return klErr(klReasonBadValue, v)
 			}
-			pr = event.Proto(x)
+			pr = event.Proto(n)
 			lv.l4done = true
 		}
 		lv.proto = c
@@ -949,10 +967,6 @@ func klKeyVal(k, v []byte, e *event.Event, lv *klLevel, quote bool, arp *bool) e
 			lv.l4done = true
 		}
 	case "SPT", "DPT":
-		x, ok := klUint(v, 0xffff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		if quote {
 			if k[0] == 'S' {
 				q.SrcPort = uint16(x)
@@ -966,10 +980,6 @@ func klKeyVal(k, v []byte, e *event.Event, lv *klLevel, quote bool, arp *bool) e
 		}
 	case "SEQ":
 		if lv.proto == klPICMP {
-			x, ok := klUint(v, 0xffff)
-			if !ok {
-				return klErr(klReasonBadValue, v)
-			}
 			if !quote {
 				e.ICMPSeq = uint16(x)
 			}
@@ -978,10 +988,6 @@ func klKeyVal(k, v []byte, e *event.Event, lv *klLevel, quote bool, arp *bool) e
 			}
 			break
 		}
-		x, ok := klUint(v, 0xffffffff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		if quote {
 			q.Seq = uint32(x)
 		} else {
@@ -989,43 +995,23 @@ func klKeyVal(k, v []byte, e *event.Event, lv *klLevel, quote bool, arp *bool) e
 			e.HasSeq = true
 		}
 	case "ACK":
-		x, ok := klUint(v, 0xffffffff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		if !quote {
 			e.Ack = uint32(x)
 		}
 	case "WINDOW":
-		x, ok := klUint(v, 0xffff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		if !quote {
 			e.Window = uint16(x)
 		}
 	case "RES":
-		x, ok := klHex(v, 0xff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		if !quote {
 			e.Reserved |= uint8(x)
 		}
 	case "URGP":
-		x, ok := klUint(v, 0xffff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		if !quote {
 			e.Urgent = uint16(x)
 		}
 		lv.l4done = true
 	case "TYPE", "CODE":
-		x, ok := klUint(v, 0xff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		if !quote {
 			if k[0] == 'T' {
 				e.ICMPType = uint8(x)
@@ -1050,10 +1036,6 @@ func klKeyVal(k, v []byte, e *event.Event, lv *klLevel, quote bool, arp *bool) e
 			lv.need = klNeedQuote
 		}
 	case "MTU":
-		x, ok := klUint(v, 0xffffffff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		if !quote {
 			e.ICMPMTU = uint32(x)
 			if lv.need == klNeedMTU {
@@ -1069,10 +1051,6 @@ func klKeyVal(k, v []byte, e *event.Event, lv *klLevel, quote bool, arp *bool) e
 			e.ICMPGateway = a
 		}
 	case "UID", "GID":
-		x, ok := klUint(v, 0xffffffff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		if !quote {
 			if k[0] == 'U' {
 				e.UID = uint32(x)
@@ -1082,10 +1060,6 @@ func klKeyVal(k, v []byte, e *event.Event, lv *klLevel, quote bool, arp *bool) e
 			e.HasUID = true
 		}
 	case "MARK":
-		x, ok := klHex(v, 0xffffffff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		if !quote {
 			e.Mark = uint32(x)
 			e.HasMark = true
@@ -1123,10 +1097,6 @@ func klKeyVal(k, v []byte, e *event.Event, lv *klLevel, quote bool, arp *bool) e
 		}
 		e.HasMAC = true
 	case "MACPROTO":
-		x, ok := klHex(v, 0xffff)
-		if !ok {
-			return klErr(klReasonBadValue, v)
-		}
 		if !quote {
 			e.EtherType = uint16(x)
 			e.HasMAC = true
