@@ -116,11 +116,7 @@ func newTopCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f, err := ff.filter(a.now())
-			if err != nil {
-				return err
-			}
-			rd, done, err := a.reader(cmd.Context())
+			rd, f, done, err := a.filteredReader(cmd.Context(), &ff)
 			if err != nil {
 				return err
 			}
@@ -159,11 +155,7 @@ func newHistogramCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f, err := ff.filter(a.now())
-			if err != nil {
-				return err
-			}
-			rd, done, err := a.reader(cmd.Context())
+			rd, f, done, err := a.filteredReader(cmd.Context(), &ff)
 			if err != nil {
 				return err
 			}
@@ -208,11 +200,7 @@ func newEventsCmd(a *app) *cobra.Command {
   darkscope events --port 445 --proto tcp --since 1h --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := ff.filter(a.now())
-			if err != nil {
-				return err
-			}
-			rd, done, err := a.reader(cmd.Context())
+			rd, f, done, err := a.filteredReader(cmd.Context(), &ff)
 			if err != nil {
 				return err
 			}

@@ -115,6 +115,16 @@ func (a *app) storeOptions(readOnly bool) store.Options {
 
 // reader returns the running daemon's API when one answers, else the store
 // opened read-only. close releases it.
+// filteredReader is reader for a report that takes the filter flags ff.
+func (a *app) filteredReader(ctx context.Context, ff *filterFlags) (report.Reader, report.Filter, func(), error) {
+	f, err := ff.filter(a.now())
+	if err != nil {
+		return nil, report.Filter{}, nil, err
+	}
+	rd, done, err := a.reader(ctx)
+	return rd, f, done, err
+}
+
 func (a *app) reader(ctx context.Context) (rd report.Reader, close func(), err error) {
 	if c, err := web.Dial(ctx, a.socketPath()); err == nil {
 		a.logger.Debug("using daemon API", "socket", a.socketPath())
