@@ -6,7 +6,8 @@ BIN   := bin/darkscope
 # Debian packages the tests and the demo use.
 DEB_PKGS := nftables iptables iproute2 tcpdump tshark hping3 nmap masscan zmap ulogd2 ulogd2-json \
             psad p0f fwlogwatch bsdutils gzip procps python3 python3-paramiko curl time iputils-ping \
-            netcat-openbsd openssh-client openssh-server sshpass hydra medusa
+            netcat-openbsd openssh-client openssh-server sshpass hydra medusa \
+            python3-aiosmtpd dnsmasq-base
 
 .PHONY: all build deps test test-unit test-root demo bench fmt vet clean
 
