@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/darkscope/darkscope/internal/alert"
 	"github.com/darkscope/darkscope/internal/config"
 	"github.com/darkscope/darkscope/internal/detect"
 	"github.com/darkscope/darkscope/internal/pipeline"
@@ -145,6 +146,13 @@ func secondarySinks(a *app) ([]pipeline.Secondary, error) {
 			return nil, fmt.Errorf("outputs[%d]: %w", i, err)
 		}
 		out = append(out, pipeline.Secondary{Name: "jsonl:" + o.Path, Sink: s})
+	}
+	if ac := a.cfg.Alerts; len(ac.Files)+len(ac.Syslog)+len(ac.Webhooks)+len(ac.Email) > 0 {
+		s, err := alert.New(ac, a.logger)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pipeline.Secondary{Name: "alerts", Sink: s})
 	}
 	return out, nil
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/darkscope/darkscope/internal/alert"
 )
 
 // DefaultPath is where darkscope looks for its configuration file.
@@ -45,6 +47,7 @@ type Config struct {
 	Outputs  []OutputConfig `yaml:"outputs"`
 	Rules    RulesConfig    `yaml:"rules"`
 	Detect   DetectConfig   `yaml:"detect"`
+	Alerts   alert.Config   `yaml:"alerts"`
 }
 
 // DetectConfig configures the detect stage (scan detection, signatures,
@@ -201,6 +204,20 @@ func decodeStrict(name string, b []byte, c *Config) error {
 func errEOF() error { return io.EOF }
 
 func sectionName(goType string) string {
+	switch goType {
+	case "alert.Config":
+		return "alerts"
+	case "alert.RDNSConfig":
+		return "alerts.rdns"
+	case "alert.FileConfig":
+		return "alerts.files"
+	case "alert.SyslogConfig":
+		return "alerts.syslog"
+	case "alert.WebhookConfig":
+		return "alerts.webhooks"
+	case "alert.EmailConfig":
+		return "alerts.email"
+	}
 	switch strings.TrimPrefix(goType, "config.") {
 	case "Config":
 		return "top level"
@@ -289,6 +306,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if _, err := c.DarkPrefixes(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Alerts.WithDefaults().Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
