@@ -71,6 +71,8 @@ A darknet sensor in three steps:
 		newBackscatterCmd(a),
 		newExplainCmd(a),
 		newCredsCmd(a),
+		newBlockCmd(a),
+		newRedirectCmd(a),
 	)
 	return root
 }

@@ -53,4 +53,9 @@ type Alert struct {
 
 	IntervalStart time.Time `json:"interval_start"` // the report interval this alert closes
 	IntervalEnd   time.Time `json:"interval_end"`
+
+	// Origin is the import whose packets produced this alert
+	// ("import:<time>:<file>"); empty for live traffic. Alert channels and
+	// the responder act on imported verdicts only when asked (import --respond).
+	Origin string `json:"origin,omitempty"`
 }
