@@ -3,7 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
 	"text/tabwriter"
+	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -26,8 +32,8 @@ func (a *app) credReader(ctx context.Context) (report.CredReader, func(), error)
 
 func newCredsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "creds top passwords|usernames|pairs | creds clients",
-		Short: "What the SSH honeypot recorded: most tried passwords, usernames and pairs; client versions and HASSH",
+		Use:   "creds top passwords|usernames|pairs | clients | sessions | timeline ADDR",
+		Short: "What the SSH honeypot recorded: most tried passwords, usernames and pairs; client versions and HASSH; sessions; scan-to-brute-force timelines",
 	}
 	var ff filterFlags
 	var user string
@@ -107,6 +113,155 @@ func newCredsCmd(a *app) *cobra.Command {
 	}
 	cff.register(clients, true)
 	clients.Flags().IntVar(&climit, "limit", 10, "rows to print")
-	cmd.AddCommand(top, clients)
+	cmd.AddCommand(top, clients, newCredsSessionsCmd(a), newCredsTimelineCmd(a))
 	return cmd
+}
+
+// sessionReader returns the session reports of the daemon or of the store.
+func (a *app) sessionReader(ctx context.Context) (report.SessionReader, func(), error) {
+	rd, done, err := a.reader(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	sr, ok := rd.(report.SessionReader)
+	if !ok {
+		done()
+		return nil, nil, fmt.Errorf("this reader has no session reports")
+	}
+	return sr, done, nil
+}
+
+func newCredsSessionsCmd(a *app) *cobra.Command {
+	var ff filterFlags
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "sessions",
+		Short: "One row per honeypot connection: source, times, attempts, usernames tried, client version and HASSH",
+		Example: `  darkscope creds sessions --src 192.0.2.7
+  darkscope creds sessions --since 24h --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := ff.filter(a.now())
+			if err != nil {
+				return err
+			}
+			sr, done, err := a.sessionReader(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			rows, err := sr.CredSessions(cmd.Context(), f, limit)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return jsonLines(a.stdout, rows)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "START\tEND\tSENSOR\tSESSION\tSOURCE\tATTEMPTS\tPASSWORDS\tUSERNAMES\tCLIENT\tHASSH\tEND REASON")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", fmtTime(r.Start), fmtTime(r.End), dash(r.Sensor), r.Session,
+					netip.AddrPortFrom(r.Src, r.SrcPort), r.Attempts, r.Passwords, usernamesText(r.Usernames), dash(safeText(r.ClientVersion)), dash(r.HASSH), dash(r.EndReason))
+			}
+			return tw.Flush()
+		},
+	}
+	ff.register(cmd, true)
+	cmd.Flags().IntVar(&limit, "limit", 100, "rows to print (oldest first)")
+	return cmd
+}
+
+// safeText returns s, or s quoted when it holds anything but printable
+// characters (client versions are attacker-chosen).
+func safeText(s string) string {
+	for _, c := range s {
+		if !unicode.IsPrint(c) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// usernamesText quotes the usernames (attacker-chosen), at most five.
+func usernamesText(us []string) string {
+	if len(us) == 0 {
+		return "-"
+	}
+	parts := make([]string, 0, 6)
+	for i, u := range us {
+		if i == 5 {
+			parts = append(parts, fmt.Sprintf("+%d", len(us)-5))
+			break
+		}
+		parts = append(parts, strconv.Quote(u))
+	}
+	return strings.Join(parts, ",")
+}
+
+func newCredsTimelineCmd(a *app) *cobra.Command {
+	var ff filterFlags
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "timeline ADDR",
+		Short: "The darknet correlation of one source: its scan, the verdicts, then its honeypot sessions and attempts, in time order",
+		Example: `  darkscope creds timeline 192.0.2.7
+  darkscope creds timeline 2001:db8::7 --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src, err := netip.ParseAddr(args[0])
+			if err != nil {
+				return fmt.Errorf("creds timeline: %q is not an address", args[0])
+			}
+			f, err := ff.filter(a.now())
+			if err != nil {
+				return err
+			}
+			sr, done, err := a.sessionReader(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			tl, err := sr.CredTimeline(cmd.Context(), src, f, limit)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return jsonLine(a.stdout, tl)
+			}
+			return printTimeline(a.stdout, tl)
+		},
+	}
+	ff.register(cmd, false)
+	cmd.Flags().IntVar(&limit, "limit", 1000, "attempts to list")
+	return cmd
+}
+
+func printTimeline(w io.Writer, tl report.Timeline) error {
+	d := tl.Darknet
+	fmt.Fprintf(w, "source %s\n", tl.Src)
+	if d.Packets > 0 {
+		fmt.Fprintf(w, "darknet: %d packets from %s to %s, protocols %s\n", d.Packets, fmtTime(d.First), fmtTime(d.Last), strings.Join(d.Protocols, ","))
+	} else {
+		fmt.Fprintln(w, "darknet: no packets")
+	}
+	fmt.Fprintf(w, "verdicts: %d, honeypot sessions: %d, attempts: %d\n", len(tl.Scans), len(tl.Sessions), tl.AttemptsTotal)
+	switch {
+	case tl.ScanFirst:
+		fmt.Fprintf(w, "the scan preceded the brute force by %s (scan %s, first attempt %s)\n", tl.Lead.Round(time.Millisecond), fmtTime(tl.ScanStart), fmtTime(tl.BruteForceStart))
+	case !tl.ScanStart.IsZero() && !tl.BruteForceStart.IsZero():
+		fmt.Fprintf(w, "no scan before the brute force (first attempt %s, scan %s)\n", fmtTime(tl.BruteForceStart), fmtTime(tl.ScanStart))
+	case tl.BruteForceStart.IsZero():
+		fmt.Fprintln(w, "no honeypot attempts")
+	default:
+		fmt.Fprintln(w, "no scan seen before the brute force")
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tWHAT\tDETAIL")
+	for _, e := range tl.Entries() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Time.UTC().Format("2006-01-02 15:04:05.000"), e.What, e.Text)
+	}
+	if n := uint64(len(tl.Attempts)); n < tl.AttemptsTotal {
+		fmt.Fprintf(tw, "\t\t(%d more attempts: raise --limit)\n", tl.AttemptsTotal-n)
+	}
+	return tw.Flush()
 }

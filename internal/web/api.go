@@ -56,6 +56,7 @@ func NewServer(rd report.Reader, ing Ingester, logger *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /v1/import", s.importFile)
 	s.mux.HandleFunc("POST /v1/ingest", s.ingest)
 	s.credRoutes()
+	s.sessionRoutes()
 	return s
 }
 
