@@ -17,7 +17,6 @@ import (
 	"github.com/darkscope/darkscope/internal/nstest"
 	"github.com/darkscope/darkscope/internal/report"
 	"github.com/darkscope/darkscope/internal/respond"
-	"github.com/darkscope/darkscope/internal/source"
 	"github.com/darkscope/darkscope/internal/source/eve"
 	"github.com/darkscope/darkscope/internal/web"
 )
@@ -119,42 +118,25 @@ func TestDOMRedirect(t *testing.T) {
 	// The table with the redirect sets and the nat chain (tcp/22 of
 	// redirect-set sources to :2222); the dark prefix is unused here.
 	s.MustRun(bin, "rules", "--dark", "10.98.9.0/24", "--honeypot-port", "2222", "--apply")
-	data := filepath.Join(t.TempDir(), "data")
-	daemon(t, data, []string{"ip", "netns", "exec", s.Name}, "--honeypot", ":2222")
+	// DOM mode from the daemon's configuration (sources.eve) over the
+	// sensor's real redirect sets.
+	dir := t.TempDir()
+	evePath := filepath.Join(dir, "eve.json")
+	if err := os.WriteFile(evePath, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "darkscope.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "sources:\n  eve:\n    path: %s\n    timeout: 10m\n    poll_interval: 50ms\n", evePath), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	daemon(t, data, []string{"ip", "netns", "exec", s.Name}, "-c", cfg, "--honeypot", ":2222")
 	waitListen(t, s, 2222)
 
 	// Before any EVE line, both clients reach the real sshd.
 	if out, err := sshLogin(b, rig.user, rig.password, "10.98.2.1"); err != nil {
 		t.Fatalf("client B cannot log in to the real sshd before the test: %v\n%s\n%s", err, out, rig.logText(t))
 	}
-
-	// DOM mode over the sensor's real redirect sets.
-	sets, err := firewall.NewSets(slog.Default(), firewall.WithSetsNetNS(s.Path()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sets.Close() })
-	evePath := filepath.Join(t.TempDir(), "eve.json")
-	if err := os.WriteFile(evePath, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	counters := source.NewCounters("eve")
-	fw, err := eve.New(eve.Config{Path: evePath, Timeout: 10 * time.Minute, PollInterval: 50 * time.Millisecond},
-		eve.RedirectFunc(func(ctx context.Context, p netip.Prefix, ttl time.Duration, why string) error {
-			return sets.Add(ctx, firewall.Redirect, p, ttl, why)
-		}), counters, nil, slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fw.Run(ctx, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("eve follower: %v", err)
-		}
-	})
 	time.Sleep(300 * time.Millisecond) // positioned at the (empty) file's end
 	now := time.Now().UTC().Format("2006-01-02T15:04:05.000000-0700")
 	lines := fmt.Sprintf(`{"timestamp":"%[1]s","flow_id":1,"in_iface":"eth0","event_type":"ssh","src_ip":"10.98.1.2","src_port":41000,"dest_ip":"10.98.1.1","dest_port":22,"proto":"TCP","ssh":{"client":{"proto_version":"2.0","software_version":"libssh_0.9.6"},"server":{"proto_version":"2.0","software_version":"OpenSSH_9.2p1"}}}
@@ -169,15 +151,25 @@ func TestDOMRedirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	fh.Close()
+	// The daemon's counters for the EVE source: A redirected (stored), B
+	// ignored, the line without a client version rejected by reason.
+	var counters map[string]any
 	deadline := time.Now().Add(10 * time.Second)
-	for counters.Snapshot().Received < 3 {
+	for counters == nil || num(counters, "received") < 3 {
 		if time.Now().After(deadline) {
-			t.Fatalf("eve follower read %+v", counters.Snapshot())
+			t.Fatalf("eve source counters %v", counters)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
+		st := jsonLines(t, ds(t, false, "stats", "--data", data, "--json"))
+		for _, x := range st[0]["sources"].([]any) {
+			if m := x.(map[string]any); m["source"] == eve.SourceName(evePath) {
+				counters = m
+			}
+		}
 	}
-	if sn := counters.Snapshot(); sn.Stored != 1 || sn.Ignored != 1 || sn.Rejected[eve.ReasonNoSoftware] != 1 || !sn.Balanced() {
-		t.Errorf("eve counters %+v: want A stored, B ignored, the line without a client version rejected", sn)
+	rej, _ := counters["rejected"].(map[string]any)
+	if num(counters, "stored") != 1 || num(counters, "ignored") != 1 || rej == nil || rej[eve.ReasonNoSoftware] != float64(1) {
+		t.Errorf("eve counters %v: want A stored, B ignored, the line without a client version rejected", counters)
 	}
 	set := s.MustRun("nft", "list", "set", "inet", "darkscope", "redirect4")
 	if !strings.Contains(set, "10.98.1.2") || strings.Contains(set, "10.98.2.2") || !strings.Contains(set, "libssh_0.9.6") {

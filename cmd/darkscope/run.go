@@ -175,6 +175,12 @@ func runDaemon(ctx context.Context, a *app) error {
 		}
 		sinks = append(sinks, pipeline.Secondary{Name: "pshitt:" + out, Sink: pw})
 	}
+	resp, err := a.openResponse(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer resp.Close()
+	sinks = append(sinks, resp.secondaries()...)
 	pcfg := pipeline.Config{
 		QueueBatches: a.cfg.Pipeline.QueueBatches, FlushInterval: a.cfg.Pipeline.FlushInterval,
 		MaxBatch: a.cfg.Pipeline.MaxBatch, CountersEvery: 10 * time.Second,
@@ -197,6 +203,11 @@ func runDaemon(ctx context.Context, a *app) error {
 	srcs, err := daemonSources(a, b)
 	if err != nil {
 		return err
+	}
+	if src, err := a.eveSource(resp, b); err != nil {
+		return err
+	} else if src != nil {
+		srcs = append(srcs, src)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)

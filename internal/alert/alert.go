@@ -43,6 +43,7 @@ type Counters struct {
 // Skipped counts alerts no channel saw.
 type Skipped struct {
 	Benign uint64 `json:"benign"` // known research scanners (include_benign off)
+	Import uint64 `json:"import"` // verdicts of imported logs (without import --respond)
 }
 
 // Deliverer sends one message somewhere. Send is called from one worker
@@ -64,11 +65,12 @@ func Permanent(err error) error { return permanentError{err} }
 type Option func(*options)
 
 type options struct {
-	now    func() time.Time
-	dial   DialFunc
-	benign *tool.Benign
-	extra  []namedDeliverer
-	sleep  func(ctx context.Context, d time.Duration) error
+	imports bool
+	now     func() time.Time
+	dial    DialFunc
+	benign  *tool.Benign
+	extra   []namedDeliverer
+	sleep   func(ctx context.Context, d time.Duration) error
 }
 
 type namedDeliverer struct {
@@ -81,6 +83,10 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 
 // WithDial replaces the dialer of every network channel and the resolver.
 func WithDial(d DialFunc) Option { return func(o *options) { o.dial = d } }
+
+// WithImports delivers the verdicts of imported logs too (import
+// --respond); by default alerts whose Origin names an import are skipped.
+func WithImports() Option { return func(o *options) { o.imports = true } }
 
 // WithBenign replaces the embedded list of known research scanners.
 func WithBenign(b *tool.Benign) Option { return func(o *options) { o.benign = b } }
@@ -107,7 +113,9 @@ type Sink struct {
 	channels []*channel
 	sleep    func(ctx context.Context, d time.Duration) error
 
+	imports       bool
 	skippedBenign atomic.Uint64
+	skippedImport atomic.Uint64
 
 	ctx    context.Context // cancelled when Close gives up waiting
 	cancel context.CancelFunc
@@ -155,7 +163,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Sink, error) {
 		}
 		o.benign = b
 	}
-	s := &Sink{cfg: cfg, log: logger, now: o.now, benign: o.benign, sleep: o.sleep}
+	s := &Sink{cfg: cfg, log: logger, now: o.now, benign: o.benign, sleep: o.sleep, imports: o.imports}
 	if cfg.RDNS.Enabled {
 		r, err := NewResolver(cfg.RDNS, o.dial, o.now)
 		if err != nil {
@@ -237,6 +245,10 @@ func (s *Sink) Write(ctx context.Context, batch []event.Event) error {
 
 func (s *Sink) route(ev *event.Event) {
 	a := ev.Alert
+	if a.Origin != "" && !s.imports {
+		s.skippedImport.Add(1)
+		return
+	}
 	if !s.cfg.IncludeBenign && s.isBenign(a) {
 		s.skippedBenign.Add(1)
 		return
@@ -389,7 +401,9 @@ func (s *Sink) Counters() map[string]Counters {
 }
 
 // Skipped returns the counts of alerts no channel saw.
-func (s *Sink) Skipped() Skipped { return Skipped{Benign: s.skippedBenign.Load()} }
+func (s *Sink) Skipped() Skipped {
+	return Skipped{Benign: s.skippedBenign.Load(), Import: s.skippedImport.Load()}
+}
 
 // RDNS returns the reverse DNS counters (zero when rdns is off).
 func (s *Sink) RDNS() RDNSCounters {

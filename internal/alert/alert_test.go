@@ -389,6 +389,30 @@ func TestIncludeBenign(t *testing.T) {
 	}
 }
 
+// TestImportedSkipped: verdicts of an imported log (Origin set) alert only
+// with WithImports (import --respond).
+func TestImportedSkipped(t *testing.T) {
+	imported := scanAlert("10.99.7.8", 4)
+	imported.Alert.Origin = "import:2026-11-23T12:00:00Z:kern.log"
+	for _, with := range []bool{false, true} {
+		rec := &recorder{}
+		opts := []Option{WithDeliverer(ChannelConfig{}, rec)}
+		if with {
+			opts = append(opts, WithImports())
+		}
+		s := newTestSink(t, Config{}, opts...)
+		write(t, s, imported, scanAlert("10.99.7.9", 4))
+		_ = s.Close()
+		want, skipped := []string{"10.99.7.9/4"}, uint64(1)
+		if with {
+			want, skipped = []string{"10.99.7.8/4", "10.99.7.9/4"}, 0
+		}
+		if got := rec.sources(); strings.Join(got, ",") != strings.Join(want, ",") || s.Skipped().Import != skipped {
+			t.Errorf("imports=%v: delivered %v, skipped %+v; want %v", with, got, s.Skipped(), want)
+		}
+	}
+}
+
 func TestWriteAfterClose(t *testing.T) {
 	s := newTestSink(t, Config{}, WithDeliverer(ChannelConfig{}, &recorder{}))
 	if err := s.Close(); err != nil {

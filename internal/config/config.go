@@ -20,6 +20,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/darkscope/darkscope/internal/alert"
+	"github.com/darkscope/darkscope/internal/respond"
+	"github.com/darkscope/darkscope/internal/source/eve"
 )
 
 // DefaultPath is where darkscope looks for its configuration file.
@@ -48,6 +50,7 @@ type Config struct {
 	Rules    RulesConfig    `yaml:"rules"`
 	Detect   DetectConfig   `yaml:"detect"`
 	Alerts   alert.Config   `yaml:"alerts"`
+	Respond  respond.Config `yaml:"respond"`
 }
 
 // DetectConfig configures the detect stage (scan detection, signatures,
@@ -85,6 +88,7 @@ type SourcesConfig struct {
 	Files    []FileConfig   `yaml:"files"`
 	Syslog   SyslogConfig   `yaml:"syslog"`
 	Honeypot HoneypotConfig `yaml:"honeypot"`
+	Eve      eve.Config     `yaml:"eve"` // DOM mode: Suricata EVE SSH clients → redirect set
 }
 
 // HoneypotConfig runs the SSH credential honeypot inside the daemon.
@@ -154,6 +158,7 @@ func Default() Config {
 		Pipeline: PipelineConfig{QueueBatches: 256, FlushInterval: 500 * time.Millisecond, MaxBatch: 65536},
 		Rules:    RulesConfig{Mode: "darknet", Group: 5, HoneypotPort: 2222},
 		Detect:   DetectConfig{Enabled: true, P0f: "/etc/p0f/p0f.fp"},
+		Respond:  respond.DefaultConfig(),
 	}
 }
 
@@ -217,6 +222,14 @@ func sectionName(goType string) string {
 		return "alerts.webhooks"
 	case "alert.EmailConfig":
 		return "alerts.email"
+	case "respond.Config":
+		return "respond"
+	case "respond.BlockConfig":
+		return "respond.block"
+	case "respond.RedirectConfig":
+		return "respond.redirect"
+	case "eve.Config":
+		return "sources.eve"
 	}
 	switch strings.TrimPrefix(goType, "config.") {
 	case "Config":
@@ -310,6 +323,14 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Alerts.WithDefaults().Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := c.Respond.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("respond: %w", err))
+	}
+	if c.Sources.Eve.Enabled() {
+		if err := c.Sources.Eve.WithDefaults().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("sources.eve: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
