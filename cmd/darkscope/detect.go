@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -25,8 +26,9 @@ import (
 func (a *app) detectStatePath() string { return filepath.Join(a.cfg.DataDir, "detect.state") }
 
 // newEngine builds the detect stage from the config and loads the saved
-// state of the data directory, so counts continue across restarts.
-func (a *app) newEngine() (*detect.Engine, error) {
+// state of the data directory, so counts continue across restarts. opts
+// are added after the annotators (e.g. detect.WithOrigin).
+func (a *app) newEngine(opts ...detect.Option) (*detect.Engine, error) {
 	dc := a.cfg.Detect
 	sigs, rep, err := signature.Load(signature.Config{Files: dc.Signatures, PsadFiles: dc.PsadSignatures}, a.logger)
 	if err != nil {
@@ -49,7 +51,8 @@ func (a *app) newEngine() (*detect.Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
 	}
-	eng, err := detect.New(detect.DefaultConfig(), a.logger, detect.WithAnnotator(detect.NewAnnotators(sigs, db, tools)))
+	opts = append([]detect.Option{detect.WithAnnotator(detect.NewAnnotators(sigs, db, tools))}, opts...)
+	eng, err := detect.New(detect.DefaultConfig(), a.logger, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +99,60 @@ func (a *app) saveEngine(eng *detect.Engine) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("save detect state: %w", err)
 	}
+	// The rename is durable once the directory is synced.
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
 	return nil
+}
+
+// defaultCheckpointInterval is detect.checkpoint_interval's default.
+const defaultCheckpointInterval = 60 * time.Second
+
+// checkpointEngine saves the detector state every interval (0: 60 s) until
+// ctx is done, so a daemon killed with -9 loses at most one interval of
+// counts: each save is a complete state written to a temp file and renamed
+// over the previous one, never a half-written file. A failed save is
+// logged and retried at the next tick. The final save at shutdown is the
+// caller's. In run.go:
+//
+//	g.Go(func() error { return a.checkpointEngine(gctx, eng, a.cfg.Detect.CheckpointInterval) })
+func (a *app) checkpointEngine(ctx context.Context, eng *detect.Engine, every time.Duration) error {
+	if every <= 0 {
+		every = defaultCheckpointInterval
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			start := time.Now()
+			if err := a.saveEngine(eng); err != nil {
+				a.logger.Warn("detect state checkpoint", "err", err)
+				continue
+			}
+			a.logger.Debug("detect state checkpoint", "path", a.detectStatePath(), "took", time.Since(start))
+		}
+	}
+}
+
+// tagImport tags the events of src (one imported file) with a new import
+// id in eng (nil: detection off), so the verdicts and alerts they produce
+// carry it (Verdict.Origin, event.Alert.Origin); untag ends the tagging
+// once the file is done. In importcmd.go and the daemon's Import:
+//
+//	id, untag := tagImport(eng, src, path, a.now())
+//	defer untag()
+func tagImport(eng *detect.Engine, src interface{ Name() string }, path string, now time.Time) (id string, untag func()) {
+	id = detect.ImportID(now, path)
+	if eng == nil {
+		return id, func() {}
+	}
+	eng.TagSource(src.Name(), id)
+	return id, func() { eng.UntagSource(src.Name()) }
 }
 
 // intel answers detection reports: the daemon's engine through its API, or
@@ -174,6 +230,9 @@ func newScansCmd(a *app) *cobra.Command {
 				src := v.Src
 				if v.Backscatter {
 					src += " [backscatter]"
+				}
+				if v.Origin != "" {
+					src += " [imported]"
 				}
 				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", src, v.DangerLevel, v.Pattern,
 					strings.Join(v.ScanTypes, ","), portsText(v.DstPorts), v.Packets, dash(strings.Join(v.Signatures, "; ")),
@@ -261,6 +320,9 @@ func newExplainCmd(a *app) *cobra.Command {
 			v := x.Verdict
 			fmt.Fprintf(a.stdout, "%s: danger level %d, pattern %s, %d packets, %s .. %s\n", v.Src, v.DangerLevel, v.Pattern,
 				v.Packets, fmtTime(v.FirstSeen), fmtTime(v.LastSeen))
+			if v.Origin != "" {
+				fmt.Fprintf(a.stdout, "  origin: %s (latest packets imported, not live)\n", v.Origin)
+			}
 			fmt.Fprintf(a.stdout, "  scan types: %s\n  ports: %s\n  signatures: %s\n  os: %s\n",
 				dash(strings.Join(v.ScanTypes, ", ")), portsText(v.DstPorts), dash(strings.Join(v.Signatures, "; ")), dash(v.OS))
 			if v.Tool != nil {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/darkscope/darkscope/internal/alert"
 	"github.com/darkscope/darkscope/internal/firewall"
 	"github.com/darkscope/darkscope/internal/pipeline"
 	"github.com/darkscope/darkscope/internal/respond"
@@ -86,4 +87,24 @@ func (a *app) eveSource(parts *responseParts, b *builder) (source.Source, error)
 		return parts.sets.Add(ctx, firewall.Redirect, p, ttl, why)
 	})
 	return eve.New(ec, redirect, b.reg.Get(eve.SourceName(ec.Path)), b.rejects, a.logger)
+}
+
+// importResponse is what `import --respond` adds to the import's pipeline:
+// the responder and the alert channels, both told to act on the verdicts
+// of imported logs, which they leave alone otherwise.
+func (a *app) importResponse(ctx context.Context) ([]pipeline.Secondary, func(), error) {
+	parts, err := a.openResponse(ctx, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := parts.secondaries()
+	if ac := a.cfg.Alerts; len(ac.Files)+len(ac.Syslog)+len(ac.Webhooks)+len(ac.Email) > 0 {
+		s, err := alert.New(ac, a.logger, alert.WithImports())
+		if err != nil {
+			parts.Close()
+			return nil, nil, err
+		}
+		out = append(out, pipeline.Secondary{Name: "alerts", Sink: s})
+	}
+	return out, parts.Close, nil
 }

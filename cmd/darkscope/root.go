@@ -70,6 +70,7 @@ A darknet sensor in three steps:
 		newScansCmd(a),
 		newBackscatterCmd(a),
 		newExplainCmd(a),
+		newSummaryCmd(a),
 		newCredsCmd(a),
 		newBlockCmd(a),
 		newRedirectCmd(a),

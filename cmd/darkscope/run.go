@@ -17,6 +17,7 @@ import (
 	"github.com/darkscope/darkscope/internal/alert"
 	"github.com/darkscope/darkscope/internal/config"
 	"github.com/darkscope/darkscope/internal/detect"
+	"github.com/darkscope/darkscope/internal/event"
 	"github.com/darkscope/darkscope/internal/pipeline"
 	"github.com/darkscope/darkscope/internal/sink/jsonl"
 	"github.com/darkscope/darkscope/internal/source"
@@ -204,6 +205,9 @@ func runDaemon(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
+	if eng != nil {
+		srcs = append(srcs, &detectClock{eng: eng, counters: reg.Get(detectClockName), every: 5 * time.Second})
+	}
 	if src, err := a.eveSource(resp, b); err != nil {
 		return err
 	} else if src != nil {
@@ -226,7 +230,7 @@ func runDaemon(ctx context.Context, a *app) error {
 			return nil
 		})
 	}
-	ing := &daemonIngester{a: a, b: b, p: p, reg: reg}
+	ing := &daemonIngester{a: a, b: b, p: p, reg: reg, eng: eng}
 	g.Go(func() error {
 		srv := web.NewServer(st, ing, a.logger)
 		if eng != nil {
@@ -240,20 +244,7 @@ func runDaemon(ctx context.Context, a *app) error {
 		return nil
 	})
 	if eng != nil {
-		g.Go(func() error {
-			t := time.NewTicker(time.Minute)
-			defer t.Stop()
-			for {
-				select {
-				case <-gctx.Done():
-					return nil
-				case <-t.C:
-					if err := a.saveEngine(eng); err != nil {
-						a.logger.Warn("save detect state", "err", err)
-					}
-				}
-			}
-		})
+		g.Go(func() error { return a.checkpointEngine(gctx, eng, a.cfg.Detect.CheckpointInterval) })
 	}
 	if keep := a.cfg.Store.Retention; keep > 0 {
 		g.Go(func() error {
@@ -362,6 +353,7 @@ type daemonIngester struct {
 	b   *builder
 	p   *pipeline.Pipeline
 	reg *source.Registry
+	eng *detect.Engine // nil: detection off
 }
 
 func (d *daemonIngester) Import(ctx context.Context, path, format string) ([]source.Snapshot, error) {
@@ -373,6 +365,10 @@ func (d *daemonIngester) Import(ctx context.Context, path, format string) ([]sou
 	if err != nil {
 		return nil, err
 	}
+	// Verdicts of the imported packets carry the import's id: alert
+	// channels and the responder leave them alone.
+	_, untag := tagImport(d.eng, src, path, time.Now())
+	defer untag()
 	return d.runFinite(ctx, src, c)
 }
 
@@ -406,4 +402,43 @@ func (d *daemonIngester) Ingest(ctx context.Context, r io.Reader, format, name s
 		return nil, err
 	}
 	return d.runFinite(ctx, src, c)
+}
+
+// detectClockName is the counters name of the detect clock in `stats`.
+const detectClockName = "detect:clock"
+
+// detectClock closes the detector's report intervals while live traffic is
+// quiet: detection runs on event time, so without it the last interval of a
+// scan would wait for the next packet from anyone. Every tick it moves the
+// engine's event time to the wall clock if the engine follows live traffic
+// (detect.Engine.AdvanceLive) and sends the alerts that closes through the
+// pipeline, to be stored and delivered like any other.
+type detectClock struct {
+	eng      *detect.Engine
+	counters *source.Counters
+	every    time.Duration
+}
+
+func (c *detectClock) Name() string { return detectClockName }
+
+func (c *detectClock) Run(ctx context.Context, out chan<- source.Batch) error {
+	t := time.NewTicker(c.every)
+	defer t.Stop()
+	within := c.eng.Config().ReportInterval
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			var alerts []event.Event
+			c.eng.AdvanceLive(now, within, func(e event.Event) { alerts = append(alerts, e) })
+			if len(alerts) == 0 {
+				continue
+			}
+			c.counters.AddReceived(uint64(len(alerts)))
+			if !source.Send(ctx.Done(), true, out, source.Batch{Counters: c.counters, Events: alerts}) {
+				return nil
+			}
+		}
+	}
 }

@@ -60,6 +60,9 @@ type DetectConfig struct {
 	Signatures     []string `yaml:"signatures"`      // darkscope rules files added to the embedded default set
 	PsadSignatures []string `yaml:"psad_signatures"` // psad signatures files, e.g. /etc/psad/signatures
 	P0f            string   `yaml:"p0f"`             // p0f v3 fingerprint file; "" = none
+	// CheckpointInterval is how often the daemon saves the detector state
+	// (a kill -9 loses at most this much of its counts).
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 }
 
 // StoreConfig configures the embedded database.
@@ -157,7 +160,7 @@ func Default() Config {
 		Store:    StoreConfig{MemoryLimit: "1GB", Threads: 2},
 		Pipeline: PipelineConfig{QueueBatches: 256, FlushInterval: 500 * time.Millisecond, MaxBatch: 65536},
 		Rules:    RulesConfig{Mode: "darknet", Group: 5, HoneypotPort: 2222},
-		Detect:   DetectConfig{Enabled: true, P0f: "/etc/p0f/p0f.fp"},
+		Detect:   DetectConfig{Enabled: true, P0f: "/etc/p0f/p0f.fp", CheckpointInterval: time.Minute},
 		Respond:  respond.DefaultConfig(),
 	}
 }
@@ -323,6 +326,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Alerts.WithDefaults().Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Detect.CheckpointInterval < time.Second {
+		errs = append(errs, fmt.Errorf("detect.checkpoint_interval: %v is below 1s", c.Detect.CheckpointInterval))
 	}
 	if err := c.Respond.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("respond: %w", err))

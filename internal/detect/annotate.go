@@ -7,6 +7,13 @@ import (
 	"github.com/darkscope/darkscope/internal/event"
 )
 
+// toolLevels are danger levels a tool fingerprint alone implies, like a
+// signature's level: a Mirai-family probe (TCP seq == destination address)
+// comes from an infected device spreading the worm, whatever the packet
+// count (psad's signature default level, 2). Scanners such as nmap, masscan
+// or zmap get their level from their packets as psad does.
+var toolLevels = map[string]event.DangerLevel{tool.NameMirai: 2}
+
 // Annotators joins the per-packet knowledge the engine does not compute
 // itself: signature hits (raise the danger level), the passive OS label of
 // SYNs (p0f) and the scanner-tool fingerprint. Every part is optional. It is
@@ -43,6 +50,9 @@ func (a *Annotators) Annotate(e *event.Event, v *SourceView) {
 		a.Tools.Observe(e)
 		if t, ok := a.Tools.Verdict(e.Src); ok {
 			v.SetTool(event.Tool{Name: t.Name, Confidence: t.Confidence, Evidence: t.Evidence})
+			if lv := toolLevels[t.Name]; lv > 0 && t.Benign == "" {
+				v.RaiseLevel(lv)
+			}
 		}
 	}
 }

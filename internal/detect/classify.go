@@ -137,6 +137,19 @@ func tcpOptBytes(e *event.Event) int {
 	return n
 }
 
+// optBytesFromLen is the TCP option length implied by the IP length, when
+// the length is known and plausible.
+func optBytesFromLen(e *event.Event) (int, bool) {
+	if e.TotalLen == 0 || e.Truncated {
+		return 0, false
+	}
+	n := int(e.TotalLen) - ipHeaderLen(e) - 20 - int(e.PayloadLen)
+	if n < 0 || n > 40 {
+		return 0, false
+	}
+	return n, true
+}
+
 // ipHeaderLen is the IP header length: the decoded one, else (LOG lines
 // without --log-ip-options print none) 20 for IPv4 and 40 for IPv6.
 func ipHeaderLen(e *event.Event) int {
@@ -204,7 +217,11 @@ func matchOSProbe(e *event.Event) int {
 		if p.df && !hasDF(e) {
 			continue
 		}
-		if tcpOptBytes(e) == len(p.opts) || tcpOptBytes(e) == 0 {
+		// Without logged options the lengths still tell the option bytes:
+		// every probe has options, so a segment with room for none (hping3's
+		// default SYN has SEQ6's window 512) is no probe. Only an unknown
+		// length (no LEN=) leaves the window and flags to decide.
+		if n, known := optBytesFromLen(e); !known || n == len(p.opts) {
 			return i
 		}
 	}
@@ -249,7 +266,10 @@ func classify(e *event.Event) classification {
 	case event.ProtoTCP:
 		f := e.Flags
 		base := f &^ (event.FlagECE | event.FlagCWR)
-		if base&event.FlagRST != 0 {
+		// A TCP stack answers with RST or RST-ACK, never with SYN, FIN or
+		// URG besides: such RST combinations (SYN RST, all six flags) are
+		// crafted probes, not backscatter.
+		if base&event.FlagRST != 0 && base&(event.FlagSYN|event.FlagFIN|event.FlagURG) == 0 {
 			c.class, c.bsKind = clsBackscatter, bsRst
 			return c
 		}

@@ -148,6 +148,15 @@ func TestClassify(t *testing.T) {
 		{"port unreachable", pkt{src: A, dst: V, proto: event.ProtoICMP, icmpType: 3, icmpCd: 3}, clsBackscatter, noType, -1},
 		{"time exceeded", pkt{src: A, dst: V, proto: event.ProtoICMP, icmpType: 11}, clsBackscatter, noType, -1},
 		{"ICMPv6 unreachable", pkt{src: "2001:db8::7", dst: "2001:db8:1::1", proto: event.ProtoICMPv6, icmpType: 1, icmpCd: 4}, clsBackscatter, noType, -1},
+		// Found by TestDetectLive: no stack answers with SYN+RST or all six
+		// flags (hping3 -S -R, -FSRPAU): crafted probes, not backscatter.
+		{"SYN RST is a probe", pkt{src: A, dst: V, proto: event.ProtoTCP, flags: event.FlagSYN | event.FlagRST, win: 512}, clsProbe, noType, -1},
+		{"all six flags is a probe", pkt{src: A, dst: V, proto: event.ProtoTCP, flags: event.FlagFIN | event.FlagSYN | event.FlagRST | event.FlagPSH | event.FlagACK | event.FlagURG, win: 512}, clsProbe, noType, -1},
+		{"RST-ACK with ECE is backscatter", pkt{src: A, dst: V, proto: event.ProtoTCP, flags: event.FlagRST | event.FlagACK | event.FlagECE}, clsBackscatter, noType, -1},
+		// hping3's default SYN: SEQ6's window 512 but no options (LEN=40):
+		// an -sS probe, not nmap's OS probe; with LEN unknown the window decides.
+		{"hping3 SYN window 512 no options", pkt{src: A, dst: V, proto: event.ProtoTCP, flags: event.FlagSYN, win: 512, ttl: 64}, clsProbe, stSYN, -1},
+		{"-O SEQ6 options not logged (LEN=56)", pkt{src: A, dst: V, proto: event.ProtoTCP, flags: event.FlagSYN, win: 512, totLen: 56}, clsProbe, stOS, 5},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

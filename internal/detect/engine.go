@@ -16,6 +16,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -45,6 +46,74 @@ type Option func(*Engine)
 
 // WithAnnotator adds an Annotator; annotators run in the order given.
 func WithAnnotator(a Annotator) Option { return func(g *Engine) { g.ann = append(g.ann, a) } }
+
+// WithOrigin tags everything this engine observes with origin, an import
+// id such as "import:2026-11-23T12:00:00Z:kern.log" (see ImportID): the
+// verdicts and alerts of the sources it sees carry it (Verdict.Origin,
+// event.Alert.Origin). The empty origin is live traffic.
+func WithOrigin(origin string) Option { return func(g *Engine) { g.origin = g.intern(origin) } }
+
+// maxOrigins caps the distinct origins an engine remembers; later imports
+// share the last slot's name.
+const maxOrigins = 1 << 16
+
+// intern returns the index of origin in g.origins, adding it.
+func (g *Engine) intern(origin string) uint16 {
+	if origin == "" {
+		return 0
+	}
+	if len(g.origins) == 0 {
+		g.origins = append(g.origins, "")
+	}
+	for i := len(g.origins) - 1; i > 0; i-- {
+		if g.origins[i] == origin {
+			return uint16(i)
+		}
+	}
+	if len(g.origins) == maxOrigins {
+		g.origins[maxOrigins-1] = origin
+		return maxOrigins - 1
+	}
+	g.origins = append(g.origins, origin)
+	return uint16(len(g.origins) - 1)
+}
+
+func (g *Engine) originName(i uint16) string {
+	if int(i) < len(g.origins) {
+		return g.origins[i]
+	}
+	return ""
+}
+
+// TagSource tags the events whose Event.Source is source (a finite import
+// running inside the daemon's pipeline, e.g. "file:/var/log/kern.log.1")
+// with origin until UntagSource; other events keep the engine's origin.
+func (g *Engine) TagSource(source, origin string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.tags == nil {
+		g.tags = make(map[string]uint16)
+	}
+	g.tags[source] = g.intern(origin)
+	g.lastTag, g.lastOK = "", false
+}
+
+// UntagSource ends a TagSource.
+func (g *Engine) UntagSource(source string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.tags, source)
+	g.lastTag, g.lastOK = "", false
+}
+
+// ImportID names one import run: "import:<UTC time>:<file base name>".
+func ImportID(t time.Time, path string) string {
+	base := path
+	if i := strings.LastIndexAny(base, "/\\"); i >= 0 {
+		base = base[i+1:]
+	}
+	return "import:" + t.UTC().Format(time.RFC3339) + ":" + base
+}
 
 // State flags.
 const (
@@ -90,7 +159,7 @@ type srcExtra struct {
 
 // srcState is everything kept about one source.
 //
-// Memory bound per source: 152 bytes fixed (pinned by TestStateSizes) plus
+// Memory bound per source: 160 bytes fixed (pinned by TestStateSizes) plus
 // ≈35 bytes of index map entry; a typical darknet source (one destination,
 // one port) adds 24 + 96 bytes. At most it adds MaxDstRecords × 20 bytes of
 // destination records, 4 KiB of exact host hashes or a 1 KiB sketch, a
@@ -113,6 +182,7 @@ type srcState struct {
 	protos                 [4]uint8
 	flagc                  [6]uint8
 	lastDst                uint16
+	origin                 uint16 // index into Engine.origins of the latest packet's origin (0 = live)
 	vb                     uint32 // variable bytes accounted to this source
 	dsts                   []dstRec
 	ports                  []protoPorts
@@ -131,6 +201,13 @@ type Engine struct {
 	cfg Config
 	log *slog.Logger
 	ann []Annotator
+
+	origin  uint16            // WithOrigin, as an index into origins
+	origins []string          // origin names; origins[0] is "" (live)
+	tags    map[string]uint16 // TagSource: Event.Source → origin index
+	lastTag string            // one-entry cache of the tags lookup (sources send runs of events)
+	lastIdx uint16
+	lastOK  bool
 
 	addrs  map[[2]uint64]int32 // address → slot
 	aggs   map[uint64]int32    // IPv6 /64 → slot
@@ -383,8 +460,22 @@ func (g *Engine) observe(ev *event.Event, emit func(event.Event)) {
 		}
 		g.update(j, ev, &c, t, dh)
 	}
+	origin := g.origin
+	if len(g.tags) > 0 {
+		if ev.Source != g.lastTag {
+			g.lastIdx, g.lastOK = g.tags[ev.Source]
+			g.lastTag = ev.Source
+		}
+		if g.lastOK {
+			origin = g.lastIdx
+		}
+	}
+	g.at(i).origin = origin
+	if j != nilIdx {
+		g.at(j).origin = origin
+	}
 	if len(g.ann) > 0 {
-		g.view.i, g.view.j = i, j
+		g.view.i, g.view.j, g.view.bs = i, j, c.class == clsBackscatter
 		for _, a := range g.ann {
 			a.Annotate(ev, &g.view)
 		}
@@ -785,11 +876,30 @@ func (g *Engine) Advance(t time.Time, emit func(event.Event)) {
 	g.tick(g.wm, emit)
 }
 
+// AdvanceLive moves event time to now when the engine follows live
+// traffic: its watermark is at most within behind now. A quiet live sensor
+// then still closes its report intervals (and emits their alerts) on time;
+// an engine whose latest events are old (an import of past logs, state
+// loaded after downtime) is left alone, so replayed verdicts keep their own
+// event time. It reports whether it advanced.
+func (g *Engine) AdvanceLive(now time.Time, within time.Duration, emit func(event.Event)) bool {
+	n := now.UnixNano()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.wm == 0 || n <= g.wm || n-g.wm > int64(within) {
+		return false
+	}
+	g.wm = n
+	g.tick(g.wm, emit)
+	return true
+}
+
 // SourceView lets an Annotator read and extend the state of the source of
 // the packet being observed (and of its IPv6 /64 aggregate).
 type SourceView struct {
 	g    *Engine
 	i, j int32
+	bs   bool // the packet is backscatter
 }
 
 func (v *SourceView) each(f func(s *srcState)) {
@@ -814,8 +924,13 @@ func (v *SourceView) Packets() uint64 { return uint64(v.g.at(v.i).packets) }
 const maxSigs = 32
 
 // AddSignature records a signature hit; level (psad's signature danger
-// level) raises the source's danger level.
+// level) raises the source's danger level, unless the packet is
+// backscatter (an ICMP reply or error with an odd code, say): its sender is
+// a victim or a router, and backscatter never raises a danger level.
 func (v *SourceView) AddSignature(name string, level event.DangerLevel) {
+	if v.bs {
+		level = 0
+	}
 	v.each(func(s *srcState) {
 		x := v.g.extra(s)
 		found := false
@@ -834,6 +949,17 @@ func (v *SourceView) AddSignature(name string, level event.DangerLevel) {
 		if level > x.sigLevel {
 			x.sigLevel = level
 		}
+		if level > s.level {
+			s.level = level
+		}
+	})
+}
+
+// RaiseLevel raises the source's danger level to at least level (a tool
+// fingerprint that implies one); levels never fall.
+func (v *SourceView) RaiseLevel(level event.DangerLevel) {
+	level = min(level, event.MaxDangerLevel)
+	v.each(func(s *srcState) {
 		if level > s.level {
 			s.level = level
 		}

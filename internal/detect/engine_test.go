@@ -513,3 +513,39 @@ func TestExplain(t *testing.T) {
 		t.Error("explanation for an unknown address")
 	}
 }
+
+// TestAdvanceLive: a quiet live engine closes its interval on the wall
+// clock; an engine whose latest events are far behind (an import of past
+// logs) keeps its event time.
+func TestAdvanceLive(t *testing.T) {
+	var ps []pkt
+	for p := uint16(1); p <= 30; p++ {
+		ps = append(ps, synTo("198.51.100.9", "192.0.2.1", p, time.Duration(p)*time.Millisecond))
+	}
+	var got []*event.Alert
+	emit := func(e event.Event) { got = append(got, e.Alert) }
+	g := newEngine(t, nil)
+	for _, p := range ps {
+		e := p.ev()
+		g.Observe(&e, emit)
+	}
+	iv := g.Config().ReportInterval
+	if g.AdvanceLive(t0.Add(10*time.Minute), iv, emit) {
+		t.Fatal("advanced from a watermark 10 min behind")
+	}
+	if len(got) != 0 {
+		t.Fatalf("alerts before the interval closed: %v", got)
+	}
+	if !g.AdvanceLive(t0.Add(iv/2), iv, emit) || len(got) != 0 {
+		t.Fatalf("half an interval: advanced?, alerts %v", got)
+	}
+	if !g.AdvanceLive(t0.Add(iv+iv/4), iv, emit) || len(got) != 1 || got[0].Src.String() != "198.51.100.9" {
+		t.Fatalf("after the interval: alerts %v", got)
+	}
+	if g.AdvanceLive(t0.Add(iv), iv, emit) {
+		t.Error("advanced backwards")
+	}
+	if g2 := newEngine(t, nil); g2.AdvanceLive(t0, iv, emit) {
+		t.Error("advanced an engine that has seen nothing")
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/darkscope/darkscope/internal/decode"
+	"github.com/darkscope/darkscope/internal/detect/signature"
+	"github.com/darkscope/darkscope/internal/enrich/tool"
 	"github.com/darkscope/darkscope/internal/event"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/tools/txtar"
@@ -30,6 +32,8 @@ type scenarioVerdict struct {
 	Packets      uint64            `json:"packets"`
 	DstPorts     map[string]string `json:"dst_ports"`
 	Destinations uint64            `json:"destinations"`
+	Signatures   []string          `json:"signatures,omitempty"`
+	Tool         string            `json:"tool,omitempty"`
 }
 
 type scenarioVictim struct {
@@ -43,8 +47,10 @@ type scenarioVictim struct {
 // value lines: min_level, report_interval), "input" (kernel LOG lines,
 // parsed by the foundation's decoder) and the expected verdicts as JSON
 // lines ("expected"), optionally the expected victims ("victims"). The
-// input is replayed twice, the second time with Advance calls between
-// lines, and both runs must give identical alerts.
+// engine runs with the default signatures and the scanner-tool
+// fingerprinter, as the daemon does (no p0f file). The input is replayed
+// twice, the second time with Advance calls between lines, and both runs
+// must give identical alerts.
 func TestScenarios(t *testing.T) {
 	files, err := filepath.Glob("testdata/scenarios/*.txtar")
 	if err != nil || len(files) == 0 {
@@ -90,7 +96,11 @@ func TestScenarios(t *testing.T) {
 			}
 			var got bytes.Buffer
 			for _, v := range g1.Verdicts(VerdictFilter{MinLevel: minLevel}) {
-				b, _ := json.Marshal(scenarioVerdict{v.Src, v.DangerLevel, v.Pattern, v.ScanTypes, v.Backscatter, v.Packets, v.DstPorts, v.Destinations})
+				sv := scenarioVerdict{v.Src, v.DangerLevel, v.Pattern, v.ScanTypes, v.Backscatter, v.Packets, v.DstPorts, v.Destinations, v.Signatures, ""}
+				if v.Tool != nil {
+					sv.Tool = v.Tool.Name
+				}
+				b, _ := json.Marshal(sv)
 				got.Write(b)
 				got.WriteByte('\n')
 			}
@@ -151,7 +161,15 @@ func parseLog(t *testing.T, b []byte) []event.Event {
 }
 
 func replay(t *testing.T, cfg Config, evs []event.Event, batched bool) (*Engine, []*event.Alert) {
-	g, err := New(cfg, nil)
+	sigs, _, err := signature.Load(signature.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools, err := tool.New(tool.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(cfg, nil, WithAnnotator(NewAnnotators(sigs, nil, tools)))
 	if err != nil {
 		t.Fatal(err)
 	}

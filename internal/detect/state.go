@@ -43,6 +43,7 @@ type savedSource struct {
 	Tool                   *event.Tool
 	RepTool                string
 	Member                 uint64
+	Origin                 string
 }
 
 type savedPorts struct {
@@ -76,7 +77,8 @@ func (g *Engine) Save(w io.Writer) error {
 			RepHosts: s.repHosts, Types: s.types, RepTypes: s.repTypes, OSProbes: s.osProbes,
 			Level: uint8(s.level), RepLevel: uint8(s.repLevel), BSKinds: s.bsKinds,
 			Protos: s.protoList(), FlagCombos: s.flagList(),
-			Dsts: append([]dstRec(nil), s.dsts...),
+			Dsts:   append([]dstRec(nil), s.dsts...),
+			Origin: g.originName(s.origin),
 		}
 		for k := range s.ports {
 			p := &s.ports[k]
@@ -134,6 +136,7 @@ func (g *Engine) Load(r io.Reader) error {
 		s.packets, s.bsPackets, s.repPackets, s.maxAbs = ss.Packets, ss.BSPackets, ss.RepPackets, ss.MaxAbs
 		s.repHosts, s.types, s.repTypes, s.osProbes = ss.RepHosts, ss.Types, ss.RepTypes, ss.OSProbes
 		s.level, s.repLevel, s.bsKinds = event.DangerLevel(ss.Level), event.DangerLevel(ss.RepLevel), ss.BSKinds
+		s.origin = g.intern(ss.Origin)
 		for _, p := range ss.Protos {
 			s.addProto(p)
 		}

@@ -28,6 +28,9 @@ type Verdict struct {
 	Flags              []string          `json:"flags"`
 	BackscatterPackets uint64            `json:"backscatter_packets"`
 	Aggregate          bool              `json:"aggregate,omitempty"`
+	// Origin is the import that gave the source's latest packet
+	// ("import:<time>:<file>", see ImportID); empty for live traffic.
+	Origin string `json:"origin,omitempty"`
 
 	prefix netip.Prefix
 }
@@ -150,6 +153,7 @@ func (g *Engine) verdict(s *srcState) Verdict {
 		Flags:              []string{},
 		BackscatterPackets: uint64(s.bsPackets),
 		Aggregate:          s.flags&fAgg != 0,
+		Origin:             g.originName(s.origin),
 		prefix:             p,
 	}
 	if v.Aggregate {
@@ -304,6 +308,7 @@ func (g *Engine) report(end int64, emit func(event.Event)) {
 			OS:                 v.OS,
 			Tool:               v.Tool,
 			Backscatter:        bs,
+			Origin:             v.Origin,
 			FirstSeen:          v.FirstSeen,
 			LastSeen:           v.LastSeen,
 			Packets:            uint64(s.packets),

@@ -403,6 +403,7 @@ func (s *Server) WithIntel(in Intel) *Server {
 		}
 		writeJSON(w, x)
 	})
+	s.summaryRoute(in)
 	return s
 }
 

@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 command -v psad >/dev/null || { echo "psad-compare.sh: psad not installed" >&2; exit 1; }
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-echo "| scenario | darkscope: src level scan types (backscatter) | psad -A: src DL (signatures) |"
+echo "| scenario | darkscope: src level scan types [tool] (backscatter) (signatures) | psad -A: src DL (signatures) |"
 echo "|---|---|---|"
 for f in scenarios/*.txtar; do
 	name=$(basename "$f" .txtar)
@@ -28,8 +28,12 @@ for ln in open(exp):
         continue
     v = json.loads(ln)
     s = "%s L%d %s" % (v["src"], v["danger_level"], " ".join(v["scan_types"]) or "-")
+    if v.get("tool"):
+        s += " [" + v["tool"] + "]"
     if v["backscatter"]:
         s += " (backscatter)"
+    if v.get("signatures"):
+        s += " (" + "; ".join(v["signatures"]) + ")"
     ds.append(s)
 ps, cur = [], None
 for ln in open(pout):
