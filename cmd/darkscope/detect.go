@@ -52,7 +52,7 @@ func (a *app) newEngine(opts ...detect.Option) (*detect.Engine, error) {
 		return nil, fmt.Errorf("detect: %w", err)
 	}
 	opts = append([]detect.Option{detect.WithAnnotator(detect.NewAnnotators(sigs, db, tools))}, opts...)
-	eng, err := detect.New(detect.DefaultConfig(), a.logger, opts...)
+	eng, err := detect.New(dc.Engine, a.logger, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/darkscope/darkscope/internal/alert"
+	"github.com/darkscope/darkscope/internal/detect"
 	"github.com/darkscope/darkscope/internal/respond"
 	"github.com/darkscope/darkscope/internal/source/eve"
 )
@@ -63,6 +64,9 @@ type DetectConfig struct {
 	// CheckpointInterval is how often the daemon saves the detector state
 	// (a kill -9 loses at most this much of its counts).
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// Engine holds psad's thresholds and darkscope's bounds, written
+	// inline in the detect section (danger_packets, scan_timeout, ...).
+	Engine detect.Config `yaml:",inline"`
 }
 
 // StoreConfig configures the embedded database.
@@ -160,7 +164,7 @@ func Default() Config {
 		Store:    StoreConfig{MemoryLimit: "1GB", Threads: 2},
 		Pipeline: PipelineConfig{QueueBatches: 256, FlushInterval: 500 * time.Millisecond, MaxBatch: 65536},
 		Rules:    RulesConfig{Mode: "darknet", Group: 5, HoneypotPort: 2222},
-		Detect:   DetectConfig{Enabled: true, P0f: "/etc/p0f/p0f.fp", CheckpointInterval: time.Minute},
+		Detect:   DetectConfig{Enabled: true, P0f: "/etc/p0f/p0f.fp", CheckpointInterval: time.Minute, Engine: detect.DefaultConfig()},
 		Respond:  respond.DefaultConfig(),
 	}
 }
@@ -325,6 +329,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Alerts.WithDefaults().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Detect.Engine.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Detect.CheckpointInterval < time.Second {

@@ -13,55 +13,55 @@ import (
 type Config struct {
 	// DangerPackets are psad's DANGER_LEVEL1..5: packets from a source to one
 	// destination needed for each danger level (psad: 5, 15, 150, 1500, 10000).
-	DangerPackets [5]uint32
+	DangerPackets [5]uint32 `yaml:"danger_packets"`
 	// DangerHosts are psad's DL1..DL5_UNIQUE_HOSTS: distinct destination
 	// hosts of one source for each level (psad: 10, 20, 50, 100, 500).
 	// DangerHosts[0] == 0 disables sweep levels.
-	DangerHosts [5]uint32
+	DangerHosts [5]uint32 `yaml:"danger_hosts"`
 	// PortRangeScanThreshold is psad's PORT_RANGE_SCAN_THRESHOLD: a
 	// destination counts once its highest minus lowest port reaches it (1).
-	PortRangeScanThreshold uint16
+	PortRangeScanThreshold uint16 `yaml:"port_range_scan_threshold"`
 	// ProtocolScanThreshold is psad's PROTOCOL_SCAN_THRESHOLD: distinct IP
 	// protocols that make a scan, and an nmap -sO verdict (5).
-	ProtocolScanThreshold int
+	ProtocolScanThreshold int `yaml:"protocol_scan_threshold"`
 	// ScanTimeout is psad's SCAN_TIMEOUT: a source silent this long (event
 	// time) is forgotten (3600 s).
-	ScanTimeout time.Duration
+	ScanTimeout time.Duration `yaml:"scan_timeout"`
 	// ReportInterval is the event-time length of a report interval; alerts
 	// are emitted when an interval closes (60 s).
-	ReportInterval time.Duration
+	ReportInterval time.Duration `yaml:"report_interval"`
 	// MinDangerLevel is the lowest level that produces an alert (1).
-	MinDangerLevel event.DangerLevel
+	MinDangerLevel event.DangerLevel `yaml:"min_danger_level"`
 	// RepeatAfter: a source with new packets but nothing new to say (no new
 	// port, host, scan type, signature, level, OS or tool) is re-alerted only
 	// after this long; 0 alerts every interval with packets (1 h).
-	RepeatAfter time.Duration
+	RepeatAfter time.Duration `yaml:"repeat_after"`
 	// HorizontalHosts and VerticalPorts set the pattern: at least
 	// HorizontalHosts hosts is horizontal, at least VerticalPorts ports is
 	// vertical, both is block, neither is single (5 and 5).
-	HorizontalHosts int
-	VerticalPorts   int
+	HorizontalHosts int `yaml:"horizontal_hosts"`
+	VerticalPorts   int `yaml:"vertical_ports"`
 	// OSProbeMin is how many distinct nmap OS-detection probes make an -O
 	// verdict (3).
-	OSProbeMin int
+	OSProbeMin int `yaml:"os_probe_min"`
 	// AggregateIPv6 also tracks every IPv6 source per /64 (true).
-	AggregateIPv6 bool
+	AggregateIPv6 bool `yaml:"aggregate_ipv6"`
 	// BackscatterAlerts emits alerts (level 0, Backscatter true) for sources
 	// that send backscatter (true).
-	BackscatterAlerts bool
+	BackscatterAlerts bool `yaml:"backscatter_alerts"`
 	// MaxSources caps tracked sources (addresses and /64 aggregates); at the
 	// cap the least recently seen source is evicted (2,000,000).
-	MaxSources int
+	MaxSources int `yaml:"max_sources"`
 	// MaxStateBytes caps the variable-size state of all sources together
 	// (port sets, destination tables, host sketches); above it the least
 	// recently seen sources are evicted (256 MiB).
-	MaxStateBytes int64
+	MaxStateBytes int64 `yaml:"max_state_bytes"`
 	// MaxDstRecords is how many destinations per source keep exact psad
 	// counters (packets, port range, protocols); hosts beyond are counted by
 	// a HyperLogLog sketch (64).
-	MaxDstRecords int
+	MaxDstRecords int `yaml:"max_dst_records"`
 	// MaxVictims caps the backscatter victim table (100,000).
-	MaxVictims int
+	MaxVictims int `yaml:"max_victims"`
 }
 
 // DefaultConfig returns psad's defaults and darkscope's bounds.
