@@ -206,7 +206,7 @@ func runDaemon(ctx context.Context, a *app) error {
 		return err
 	}
 	if eng != nil {
-		srcs = append(srcs, &detectClock{eng: eng, counters: reg.Get(detectClockName), every: 5 * time.Second})
+		srcs = append(srcs, newDetectClock(eng, reg.Get(detectClockName)))
 	}
 	if src, err := a.eveSource(resp, b); err != nil {
 		return err
@@ -419,12 +419,19 @@ type detectClock struct {
 	every    time.Duration
 }
 
+// newDetectClock ticks twice per report interval, at most every 5 s.
+func newDetectClock(eng *detect.Engine, c *source.Counters) *detectClock {
+	every := min(5*time.Second, max(eng.Config().ReportInterval/2, 100*time.Millisecond))
+	return &detectClock{eng: eng, counters: c, every: every}
+}
+
 func (c *detectClock) Name() string { return detectClockName }
 
 func (c *detectClock) Run(ctx context.Context, out chan<- source.Batch) error {
 	t := time.NewTicker(c.every)
 	defer t.Stop()
-	within := c.eng.Config().ReportInterval
+	// Live: the latest event is at most an interval and two ticks old.
+	within := c.eng.Config().ReportInterval + 2*c.every
 	for {
 		select {
 		case <-ctx.Done():
