@@ -76,31 +76,7 @@ S_MAC=$(S cat /sys/class/net/"$IF_S"/address)
 
 # Start the kmsg reader before any rule: it seeks to the end of the ring and
 # keeps every record that names our interface, until it sees END_MARK.
-python3 - "$IF_S" "$END_MARK" "$TMP" <<'PY' &
-import os, sys, time, errno, select
-ifname, mark, out = sys.argv[1], sys.argv[2], sys.argv[3]
-fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-os.lseek(fd, 0, os.SEEK_END)
-deadline = time.monotonic() + 180
-with open(out, "w") as f:
-    while time.monotonic() < deadline:
-        try:
-            rec = os.read(fd, 8192)
-        except OSError as e:
-            if e.errno == errno.EAGAIN:
-                select.select([fd], [], [], 0.5)
-                continue
-            if e.errno == errno.EPIPE:  # overwritten records: skip on
-                continue
-            raise
-        line = rec.decode("utf-8", "replace").split("\n", 1)[0]
-        if mark in line:
-            break
-        msg = line.split(";", 1)[1] if ";" in line else ""
-        if ("IN=%s " % ifname) in msg or ("OUT=%s " % ifname) in msg or ifname in msg:
-            f.write(line + "\n")
-            f.flush()
-PY
+python3 scripts/kmsg-tail.py "$IF_S" "$END_MARK" "$TMP" 180 any &
 READER_PID=$!
 sleep 0.5
 

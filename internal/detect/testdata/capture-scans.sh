@@ -70,30 +70,7 @@ A ip route add $NET.96/27 dev "$IF_A"
 sleep 1
 
 # kmsg reader: from the end of the ring, keep records naming our interface.
-python3 - "$IF_S" "$END_MARK" "$TMP" <<'PY' &
-import os, sys, time, errno, select
-ifname, mark, out = sys.argv[1], sys.argv[2], sys.argv[3]
-fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-os.lseek(fd, 0, os.SEEK_END)
-deadline = time.monotonic() + 600
-with open(out, "w") as f:
-    while time.monotonic() < deadline:
-        try:
-            rec = os.read(fd, 8192)
-        except OSError as e:
-            if e.errno == errno.EAGAIN:
-                select.select([fd], [], [], 0.5)
-                continue
-            if e.errno == errno.EPIPE:
-                continue
-            raise
-        line = rec.decode("utf-8", "replace").split("\n", 1)[0]
-        if mark in line:
-            break
-        if ("IN=%s " % ifname) in line:
-            f.write(line + "\n")
-            f.flush()
-PY
+python3 ../../../scripts/kmsg-tail.py "$IF_S" "$END_MARK" "$TMP" 600 &
 READER_PID=$!
 sleep 0.5
 
