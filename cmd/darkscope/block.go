@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -74,12 +74,8 @@ it had left. Needs root (CAP_NET_ADMIN) and the table: darkscope rules --apply.`
 			if err != nil {
 				return err
 			}
-			if a.jsonOut {
-				return jsonLines(a.stdout, rows)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PREFIX\tTIMEOUT\tEXPIRES\tLEVEL\tBY\tREASON")
-			for _, r := range rows {
+			return printRows(a, rows, "PREFIX\tTIMEOUT\tEXPIRES\tLEVEL\tBY\tREASON", func(w io.Writer, i int) {
+				r := rows[i]
 				by := "auto"
 				switch {
 				case r.DryRun:
@@ -95,9 +91,8 @@ it had left. Needs root (CAP_NET_ADMIN) and the table: darkscope rules --apply.`
 				if reason == "" {
 					reason = r.Comment
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Prefix, blockDur(r.Timeout), blockDur(r.Expires), blockLevel(r.Level), by, reason)
-			}
-			return tw.Flush()
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Prefix, blockDur(r.Timeout), blockDur(r.Expires), blockLevel(r.Level), by, reason)
+			})
 		},
 	}
 

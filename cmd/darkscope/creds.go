@@ -64,15 +64,10 @@ func newCredsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.jsonOut {
-				return jsonLines(a.stdout, rows)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "USERNAME\tPASSWORD\tATTEMPTS\tSOURCES\tFIRST\tLAST")
-			for _, r := range rows {
-				fmt.Fprintf(tw, "%q\t%q\t%d\t%d\t%s\t%s\n", r.Username, r.Password, r.Count, r.Sources, fmtTime(r.First), fmtTime(r.Last))
-			}
-			return tw.Flush()
+			return printRows(a, rows, "USERNAME\tPASSWORD\tATTEMPTS\tSOURCES\tFIRST\tLAST", func(w io.Writer, i int) {
+				r := rows[i]
+				fmt.Fprintf(w, "%q\t%q\t%d\t%d\t%s\t%s\n", r.Username, r.Password, r.Count, r.Sources, fmtTime(r.First), fmtTime(r.Last))
+			})
 		},
 	}
 	ff.register(top, true)
@@ -100,15 +95,10 @@ func newCredsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.jsonOut {
-				return jsonLines(a.stdout, rows)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CLIENT\tHASSH\tSESSIONS\tATTEMPTS\tSOURCES\tLAST")
-			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", dash(r.ClientVersion), dash(r.HASSH), r.Sessions, r.Attempts, r.Sources, fmtTime(r.Last))
-			}
-			return tw.Flush()
+			return printRows(a, rows, "CLIENT\tHASSH\tSESSIONS\tATTEMPTS\tSOURCES\tLAST", func(w io.Writer, i int) {
+				r := rows[i]
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%s\n", dash(r.ClientVersion), dash(r.HASSH), r.Sessions, r.Attempts, r.Sources, fmtTime(r.Last))
+			})
 		},
 	}
 	cff.register(clients, true)
@@ -154,16 +144,11 @@ func newCredsSessionsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.jsonOut {
-				return jsonLines(a.stdout, rows)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "START\tEND\tSENSOR\tSESSION\tSOURCE\tATTEMPTS\tPASSWORDS\tUSERNAMES\tCLIENT\tHASSH\tEND REASON")
-			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", fmtTime(r.Start), fmtTime(r.End), dash(r.Sensor), r.Session,
+			return printRows(a, rows, "START\tEND\tSENSOR\tSESSION\tSOURCE\tATTEMPTS\tPASSWORDS\tUSERNAMES\tCLIENT\tHASSH\tEND REASON", func(w io.Writer, i int) {
+				r := rows[i]
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", fmtTime(r.Start), fmtTime(r.End), dash(r.Sensor), r.Session,
 					netip.AddrPortFrom(r.Src, r.SrcPort), r.Attempts, r.Passwords, usernamesText(r.Usernames), dash(safeText(r.ClientVersion)), dash(r.HASSH), dash(r.EndReason))
-			}
-			return tw.Flush()
+			})
 		},
 	}
 	ff.register(cmd, true)

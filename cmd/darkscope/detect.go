@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -217,12 +217,8 @@ func newScansCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.jsonOut {
-				return jsonLines(a.stdout, vs)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SOURCE\tDL\tPATTERN\tSCANS\tPORTS\tPACKETS\tSIGNATURES\tTOOL\tOS\tLAST SEEN")
-			for _, v := range vs {
+			return printRows(a, vs, "SOURCE\tDL\tPATTERN\tSCANS\tPORTS\tPACKETS\tSIGNATURES\tTOOL\tOS\tLAST SEEN", func(w io.Writer, i int) {
+				v := vs[i]
 				toolName := "-"
 				if v.Tool != nil {
 					toolName = fmt.Sprintf("%s (%.0f%%)", v.Tool.Name, v.Tool.Confidence*100)
@@ -234,11 +230,10 @@ func newScansCmd(a *app) *cobra.Command {
 				if v.Origin != "" {
 					src += " [imported]"
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", src, v.DangerLevel, v.Pattern,
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", src, v.DangerLevel, v.Pattern,
 					strings.Join(v.ScanTypes, ","), portsText(v.DstPorts), v.Packets, dash(strings.Join(v.Signatures, "; ")),
 					toolName, dash(v.OS), fmtTime(v.LastSeen))
-			}
-			return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().StringVar(&since, "since", "", "sources last seen since: RFC 3339 or a duration back from now")
@@ -281,16 +276,11 @@ func newBackscatterCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.jsonOut {
-				return jsonLines(a.stdout, vs)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "VICTIM\tSTART\tEND\tPACKETS\tRATE/S\tKINDS\tPORTS")
-			for _, v := range vs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.1f\t%s\t%s\n", v.Addr, fmtTime(v.Start), fmtTime(v.End), v.Packets, v.Rate,
+			return printRows(a, vs, "VICTIM\tSTART\tEND\tPACKETS\tRATE/S\tKINDS\tPORTS", func(w io.Writer, i int) {
+				v := vs[i]
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%.1f\t%s\t%s\n", v.Addr, fmtTime(v.Start), fmtTime(v.End), v.Packets, v.Rate,
 					strings.Join(v.Kinds, ","), dash(v.Ports))
-			}
-			return tw.Flush()
+			})
 		},
 	}
 }

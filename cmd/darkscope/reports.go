@@ -125,15 +125,10 @@ func newTopCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.jsonOut {
-				return jsonLines(a.stdout, rows)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "%s\tPACKETS\tFIRST SEEN\tLAST SEEN\n", strings.ToUpper(strings.TrimSuffix(args[0], "s")))
-			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", r.Key, r.Count, fmtTime(r.First), fmtTime(r.Last))
-			}
-			return tw.Flush()
+			return printRows(a, rows, fmt.Sprintf("%s\tPACKETS\tFIRST SEEN\tLAST SEEN", strings.ToUpper(strings.TrimSuffix(args[0], "s"))), func(w io.Writer, i int) {
+				r := rows[i]
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", r.Key, r.Count, fmtTime(r.First), fmtTime(r.Last))
+			})
 		},
 	}
 	ff.register(cmd, true)
@@ -361,4 +356,18 @@ func detail(s source.Snapshot) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// printRows prints a report's rows as JSON Lines (--json) or as a table:
+// header (tab-separated columns), then one line per row written by line.
+func printRows[T any](a *app, rows []T, header string, line func(w io.Writer, i int)) error {
+	if a.jsonOut {
+		return jsonLines(a.stdout, rows)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for i := range rows {
+		line(tw, i)
+	}
+	return tw.Flush()
 }
