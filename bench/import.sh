@@ -3,30 +3,45 @@
 # with peers measured in the same run on the same file (when installed):
 # fwlogwatch (Debian fwlogwatch) and psad (Debian psad, -A -m FILE), each on a
 # prefix of the file and under a timeout, since they are far slower.
-# Usage: bench/import.sh [LINES] (default 10000000). Prints lines/s and peak RSS.
+# Usage: bench/import.sh [LINES] (default 10000000). Prints lines/s, lines per
+# CPU-second (user+system of every thread: what a shared machine distorts
+# least), peak RSS and the load average before each run.
+# Env: DARKSCOPE=path of the binary to measure (default: make build, ./bin/darkscope),
+# PEER_N (lines the peers get, default 200000), LOG=an existing generated file.
 set -euo pipefail
 N=${1:-10000000}
 PEER_N=${PEER_N:-200000}
 cd "$(dirname "$0")/.."
-make -s build
+BIN=${DARKSCOPE:-}
+if [ -z "$BIN" ]; then
+  make -s build
+  BIN=./bin/darkscope
+fi
 W=$(mktemp -d /tmp/darkscope-bench.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-echo "generating $N lines..."
-go run ./bench/genlog -n "$N" -sources 1000000 -span 720h -o "$W/kern.log"
-ls -l "$W/kern.log" | awk '{printf "file: %.1f MB\n", $5/1048576}'
+if [ -n "${LOG:-}" ]; then
+  ln -s "$(realpath "$LOG")" "$W/kern.log"
+  N=$(wc -l <"$W/kern.log")
+else
+  echo "generating $N lines..."
+  go run ./bench/genlog -n "$N" -sources 1000000 -span 720h -o "$W/kern.log"
+fi
+ls -lL "$W/kern.log" | awk '{printf "file: %.1f MB\n", $5/1048576}'
 
 measure() { # name lines cmd...
   local name=$1 lines=$2; shift 2
-  local t0 t1 rss
+  local t0 t1 rss cpu load
+  load=$(cut -d' ' -f1-3 /proc/loadavg)
   t0=$(date +%s.%N)
-  /usr/bin/time -f "%M" -o "$W/rss" "$@" >"$W/$name.out" 2>"$W/$name.err" || true
+  /usr/bin/time -f "%M %U %S" -o "$W/rss" "$@" >"$W/$name.out" 2>"$W/$name.err" || true
   t1=$(date +%s.%N)
-  rss=$(tail -1 "$W/rss")
-  awk -v n="$name" -v l="$lines" -v a="$t0" -v b="$t1" -v r="$rss" \
-    'BEGIN{printf "%-22s %10d lines %8.2f s %12.0f lines/s  peak RSS %6.0f MB\n", n, l, b-a, l/(b-a), r/1024}'
+  rss=$(tail -1 "$W/rss" | cut -d' ' -f1)
+  cpu=$(tail -1 "$W/rss" | awk '{print $2 + $3}')
+  awk -v n="$name" -v l="$lines" -v a="$t0" -v b="$t1" -v r="$rss" -v c="$cpu" -v ld="$load" \
+    'BEGIN{printf "%-22s %10d lines %8.2f s %10.0f lines/s %10.0f lines/cpu-s  peak RSS %6.0f MB  (load before: %s)\n", n, l, b-a, l/(b-a), l/c, r/1024, ld}'
 }
 
-measure darkscope-import "$N" ./bin/darkscope import --no-progress --data "$W/data" "$W/kern.log"
+measure darkscope-import "$N" "$BIN" import --no-progress --data "$W/data" "$W/kern.log"
 cat "$W/darkscope-import.out"
 head -n "$PEER_N" "$W/kern.log" > "$W/peer.log"
 if command -v fwlogwatch >/dev/null; then

@@ -12,7 +12,8 @@
 #
 # Needs root, ip, nft, hping3, go; ulogd for the comparison (skipped if
 # absent). Usage: bench/nflog.sh [SECONDS] (default 5). Env: GROUP (4299),
-# FLOODERS (hping3 processes, default 1), SKIP_ULOGD=1.
+# FLOODERS (hping3 processes, default 1), SKIP_ULOGD=1, DARKSCOPE=binary for the
+# whole-daemon row (default: make build, ./bin/darkscope).
 set -euo pipefail
 
 SECS=${1:-5}
@@ -115,8 +116,12 @@ if [ $((stored + lost)) -ne "$sent" ]; then
 fi
 
 # The whole darkscope daemon: NFLOG → pipeline → detect stage → DuckDB store.
-make -s build
-ip netns exec "$S" /usr/bin/time -o "$TMP/run.time" -f "%U %S" ./bin/darkscope run --nflog "$GROUP" --data "$TMP/data" --log-level warn 2>"$TMP/run.err" &
+BIN=${DARKSCOPE:-}
+if [ -z "$BIN" ]; then
+	make -s build
+	BIN=./bin/darkscope
+fi
+ip netns exec "$S" /usr/bin/time -o "$TMP/run.time" -f "%U %S" "$BIN" run --nflog "$GROUP" --data "$TMP/data" --log-level warn 2>"$TMP/run.err" &
 RT=$!
 PIDS+=("$RT")
 bound
@@ -126,10 +131,18 @@ sleep 1
 kill -INT "$(pgrep -P "$RT")"
 wait "$RT" || { cat "$TMP/run.err" >&2; exit 1; }
 sent=$(logged)
-./bin/darkscope stats --json --data "$TMP/data" >"$TMP/run.json"
-stored=$(grep -o '"stored":[0-9]*' "$TMP/run.json" | head -1 | cut -d: -f2)
-lost=$(grep -o '"kernel_overrun":[0-9]*' "$TMP/run.json" | cut -d: -f2 || true)
-qlost=$(grep -o '"queue_full":[0-9]*' "$TMP/run.json" | cut -d: -f2 || true)
+"$BIN" stats --json --data "$TMP/data" >"$TMP/run.json"
+# The counters of the nflog source (stats lists other sources too, e.g. detect:clock).
+nf() { # nf KEY [REASON]: the nflog source's counter KEY (or its KEY[REASON], 0 when absent)
+	python3 -c '
+import json, sys
+src = [x for x in json.load(open(sys.argv[1]))["sources"] if x["source"] == "nflog:" + sys.argv[2]][0]
+v = src[sys.argv[3]]
+print(v.get(sys.argv[4], 0) if len(sys.argv) > 4 else v)' "$TMP/run.json" "$GROUP" "$@"
+}
+stored=$(nf stored)
+lost=$(nf lost kernel_overrun)
+qlost=$(nf lost queue_full)
 lost=$(( ${lost:-0} + ${qlost:-0} ))
 cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$TMP/run.time")
 awk -v n=darkscope-run -v sent="$sent" -v st="$stored" -v lo="$lost" -v cpu="$cpu" -v secs="$SECS" \

@@ -73,6 +73,10 @@ With a daemon running, the daemon reads the files (by absolute path) into its st
 	return cmd
 }
 
+// importQueueBatches caps the import's queue (source batches of up to
+// source.BatchSize events).
+const importQueueBatches = 64
+
 // importDirect writes the store itself (no daemon running).
 func (a *app) importDirect(ctx context.Context, paths []string, format string, progress bool) error {
 	st, reg, rej, err := openWriter(ctx, a)
@@ -86,7 +90,10 @@ func (a *app) importDirect(ctx context.Context, paths []string, format string, p
 		return err
 	}
 	pcfg := pipeline.Config{
-		QueueBatches: a.cfg.Pipeline.QueueBatches, FlushInterval: a.cfg.Pipeline.FlushInterval,
+		// File sources wait for room rather than drop, and parsing outruns
+		// the store: a short queue decouples them as well as a long one,
+		// without holding 150 MB of parsed events.
+		QueueBatches: min(a.cfg.Pipeline.QueueBatches, importQueueBatches), FlushInterval: a.cfg.Pipeline.FlushInterval,
 		MaxBatch: a.cfg.Pipeline.MaxBatch,
 	}
 	if a.cfg.Detect.Enabled {

@@ -1,7 +1,8 @@
 // Package pipeline wires the flow: supervised sources send batches into one
-// bounded queue; a single writer coalesces them, commits them to the primary
-// store (with file offsets in the same transaction), credits each source's
-// `stored` counter, then hands them to the best-effort secondary sinks.
+// bounded queue; a writer coalesces them and runs the detect stage, and a
+// second goroutine commits each coalesced batch to the primary store (with
+// file offsets in the same transaction), credits each source's `stored`
+// counter, then hands it to the best-effort secondary sinks.
 // Shutdown is ordered: stop sources, drain the queue, flush, close.
 package pipeline
 
@@ -146,47 +147,54 @@ type pending struct {
 	credits map[*source.Counters]uint64
 	offs    map[string]source.Offset
 	order   []string
+	flushed []chan struct{} // Sync calls answered once this batch is committed
+	final   bool            // the last batch: write it within DrainTimeout
 }
 
-func (p *Pipeline) write(ctx context.Context) error {
-	pend := pending{
-		events:  make([]event.Event, 0, min(p.cfg.MaxBatch, 1<<16)),
+func (p *Pipeline) newPending() *pending {
+	return &pending{
+		events:  make([]event.Event, 0, min(p.cfg.MaxBatch, 1<<18)),
 		credits: map[*source.Counters]uint64{},
 		offs:    map[string]source.Offset{},
 	}
+}
+
+// write runs the two stages of the writer: this goroutine collects source
+// batches into a write buffer and runs the detect stage on them; a second
+// goroutine (store) commits full buffers, credits the sources and feeds the
+// secondary sinks. Two buffers alternate, so detection of the next batch
+// overlaps the commit of the previous one (on two cores the import ran
+// ~40% of its time in detection with the store idle). Each buffer holds
+// MaxBatch events plus the alerts and is reused; a buffer is handed over
+// before a source batch would overflow it, so it never grows by
+// reallocation (each reallocation of ~600-byte events was tens of MB of
+// fresh memory).
+func (p *Pipeline) write(ctx context.Context) error {
+	free := make(chan *pending, 2)
+	free <- p.newPending()
+	free <- p.newPending()
+	full := make(chan *pending, 1)
+	storeDone := make(chan error, 1)
+	go func() { storeDone <- p.store(ctx, full, free) }()
+
+	pend := <-free
+	handOver := func() {
+		full <- pend
+		pend = <-free
+	}
 	tick := time.NewTicker(p.cfg.FlushInterval)
 	defer tick.Stop()
-	var countersAt time.Time
-	var firstErr error
-	flush := func(wctx context.Context) {
-		if err := p.flush(wctx, &pend); err != nil && firstErr == nil {
-			firstErr = err
-		}
-		if p.registry != nil && p.cfg.CountersEvery > 0 && time.Since(countersAt) >= p.cfg.CountersEvery {
-			countersAt = time.Now()
-			if err := p.primary.SaveCounters(wctx, p.registry.Snapshots()); err != nil {
-				p.logger.Warn("save counters", "err", err)
-			}
-		}
-	}
 	for {
 		select {
 		case b, ok := <-p.queue:
 			if !ok {
-				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.DrainTimeout)
-				flush(dctx)
-				if p.registry != nil {
-					if err := p.primary.SaveCounters(dctx, p.registry.Snapshots()); err != nil {
-						p.logger.Warn("save counters", "err", err)
-					}
-				}
-				cancel()
-				for _, s := range p.sinks {
-					if err := s.Sink.Close(); err != nil {
-						p.logger.Warn("close sink", "sink", s.Name, "err", err)
-					}
-				}
-				return firstErr
+				pend.final = true
+				full <- pend
+				close(full)
+				return <-storeDone
+			}
+			if len(pend.events) > 0 && len(pend.events)+len(b.Events) > p.cfg.MaxBatch {
+				handOver()
 			}
 			n := len(pend.events)
 			pend.add(b)
@@ -194,14 +202,77 @@ func (p *Pipeline) write(ctx context.Context) error {
 				p.cfg.Detect.ObserveBatch(pend.events[n:], pend.emit)
 			}
 			if b.Flushed != nil {
-				flush(context.WithoutCancel(ctx))
-				close(b.Flushed)
+				pend.flushed = append(pend.flushed, b.Flushed)
+				handOver()
 			} else if len(pend.events) >= p.cfg.MaxBatch {
-				flush(context.WithoutCancel(ctx))
+				handOver()
 			}
 		case <-tick.C:
-			flush(context.WithoutCancel(ctx))
+			if len(pend.events) > 0 || len(pend.alerts) > 0 || len(pend.offs) > 0 {
+				handOver()
+			}
 		}
+	}
+}
+
+// store is the writer's second stage: it commits the buffers write hands
+// over, in order, and returns them for reuse; it also persists the source
+// counters every CountersEvery (checked every FlushInterval, also while no
+// events flow). When full is closed it saves the counters and closes the
+// secondary sinks.
+func (p *Pipeline) store(ctx context.Context, full <-chan *pending, free chan<- *pending) error {
+	var countersAt time.Time
+	saveDue := func(wctx context.Context) {
+		if p.registry == nil || p.cfg.CountersEvery <= 0 || time.Since(countersAt) < p.cfg.CountersEvery {
+			return
+		}
+		countersAt = time.Now()
+		if err := p.primary.SaveCounters(wctx, p.registry.Snapshots()); err != nil {
+			p.logger.Warn("save counters", "err", err)
+		}
+	}
+	tick := time.NewTicker(p.cfg.FlushInterval)
+	defer tick.Stop()
+	var firstErr error
+	for {
+		var pd *pending
+		select {
+		case <-tick.C:
+			saveDue(context.WithoutCancel(ctx))
+			continue
+		case x, ok := <-full:
+			if !ok {
+				for _, s := range p.sinks {
+					if err := s.Sink.Close(); err != nil {
+						p.logger.Warn("close sink", "sink", s.Name, "err", err)
+					}
+				}
+				return firstErr
+			}
+			pd = x
+		}
+		wctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+		if pd.final {
+			wctx, cancel = context.WithTimeout(wctx, p.cfg.DrainTimeout)
+		}
+		if err := p.flush(wctx, pd); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		for _, c := range pd.flushed {
+			close(c)
+		}
+		pd.flushed = pd.flushed[:0]
+		if pd.final {
+			if p.registry != nil {
+				if err := p.primary.SaveCounters(wctx, p.registry.Snapshots()); err != nil {
+					p.logger.Warn("save counters", "err", err)
+				}
+			}
+		} else {
+			saveDue(wctx)
+		}
+		cancel()
+		free <- pd
 	}
 }
 

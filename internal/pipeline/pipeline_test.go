@@ -18,6 +18,7 @@ type memStore struct {
 	offs     map[string]source.Offset
 	failNext int
 	counters []source.Snapshot
+	sizes    []int // events per Append call
 }
 
 func (m *memStore) Append(_ context.Context, evs []event.Event, offs []source.Offset) error {
@@ -28,6 +29,7 @@ func (m *memStore) Append(_ context.Context, evs []event.Event, offs []source.Of
 		return errors.New("disk full")
 	}
 	m.events = append(m.events, evs...)
+	m.sizes = append(m.sizes, len(evs))
 	if m.offs == nil {
 		m.offs = map[string]source.Offset{}
 	}
@@ -102,6 +104,38 @@ func TestCountsBalanceAndOffsets(t *testing.T) {
 	}
 	if len(st.counters) != 2 || st.counters[0].Stored != 5000 {
 		t.Errorf("counters not persisted at the end: %+v", st.counters)
+	}
+}
+
+// TestWritesAtMostMaxBatch checks the writer flushes before a source batch
+// would take a write past MaxBatch (source batches of 300, MaxBatch 1000:
+// writes of 900, never 1200), and stores everything in order.
+func TestWritesAtMostMaxBatch(t *testing.T) {
+	reg := source.NewRegistry()
+	st := &memStore{}
+	p, err := New(Config{QueueBatches: 64, FlushInterval: time.Hour, MaxBatch: 1000}, st, nil, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Go(context.Background(), &genSource{name: "a", n: 5000, bs: 300, c: reg.Get("a")})
+	if err := p.RunUntilDone(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.events) != 5000 {
+		t.Fatalf("stored %d events, want 5000", len(st.events))
+	}
+	for i, e := range st.events {
+		if e.DstPort != uint16(i) {
+			t.Fatalf("event %d has port %d: order lost", i, e.DstPort)
+		}
+	}
+	for _, n := range st.sizes {
+		if n > 1000 {
+			t.Errorf("a write of %d events, more than MaxBatch 1000 (writes %v)", n, st.sizes)
+		}
+	}
+	if len(st.sizes) < 5 {
+		t.Errorf("%d writes for 5000 events with MaxBatch 1000: %v", len(st.sizes), st.sizes)
 	}
 }
 
@@ -225,5 +259,119 @@ func TestDetectStageAlertsStored(t *testing.T) {
 	s := reg.Get("a").Snapshot()
 	if d.seen != 1000 || alerts != 100 || len(st.events) != 1100 || s.Stored != 1000 || !s.Balanced() {
 		t.Errorf("seen %d, alerts stored %d, events %d, counters %+v", d.seen, alerts, len(st.events), s)
+	}
+}
+
+// slowStore holds its first Append until the detect stage has seen events
+// of a later write (or a timeout passes), so it tells whether detection
+// overlaps the commit.
+type slowStore struct {
+	memStore
+	later      chan struct{}
+	overlapped bool
+	calls      int
+}
+
+func (s *slowStore) Append(ctx context.Context, evs []event.Event, offs []source.Offset) error {
+	s.calls++
+	if s.calls == 1 {
+		select {
+		case <-s.later:
+			s.overlapped = true
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return s.memStore.Append(ctx, evs, offs)
+}
+
+// signalAfter closes later once it has observed n events.
+type signalAfter struct {
+	n, seen int
+	later   chan struct{}
+}
+
+func (d *signalAfter) ObserveBatch(evs []event.Event, _ func(event.Event)) {
+	d.seen += len(evs)
+	if d.seen >= d.n && d.later != nil {
+		close(d.later)
+		d.later = nil
+	}
+}
+
+// TestDetectOverlapsCommit checks the detect stage works on the next write
+// while the store commits the previous one, and nothing is lost or
+// reordered on the way.
+func TestDetectOverlapsCommit(t *testing.T) {
+	reg := source.NewRegistry()
+	later := make(chan struct{})
+	st := &slowStore{later: later}
+	d := &signalAfter{n: 600, later: later} // the first write holds 500 events
+	p, err := New(Config{QueueBatches: 8, FlushInterval: time.Hour, MaxBatch: 500, Detect: d}, st, nil, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Go(context.Background(), &genSource{name: "a", n: 2000, bs: 100, c: reg.Get("a")})
+	if err := p.RunUntilDone(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !st.overlapped {
+		t.Error("the detect stage saw no event of a later write while the first write was being committed")
+	}
+	if len(st.events) != 2000 {
+		t.Fatalf("stored %d events, want 2000", len(st.events))
+	}
+	for i, e := range st.events {
+		if e.DstPort != uint16(i) {
+			t.Fatalf("event %d has port %d: order lost", i, e.DstPort)
+		}
+	}
+	if s := reg.Get("a").Snapshot(); s.Stored != 2000 || !s.Balanced() || st.offs["a"].Offset != 2000 {
+		t.Errorf("counters %+v, offset %+v", s, st.offs["a"])
+	}
+}
+
+// idleSource sends nothing until cancelled.
+type idleSource struct{}
+
+func (idleSource) Name() string { return "idle" }
+func (idleSource) Run(ctx context.Context, _ chan<- source.Batch) error {
+	<-ctx.Done()
+	return nil
+}
+
+// TestCountersSavedWhileIdle checks the counters are persisted every
+// CountersEvery even when no event flows (reports read them from the store).
+func TestCountersSavedWhileIdle(t *testing.T) {
+	reg := source.NewRegistry()
+	reg.Get("idle").AddReceived(0)
+	st := &memStore{}
+	p, err := New(Config{FlushInterval: 10 * time.Millisecond, CountersEvery: 20 * time.Millisecond}, st, nil, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p.Go(ctx, idleSource{})
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st.mu.Lock()
+		n := len(st.counters)
+		st.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no counters saved within 5s while idle")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(st.sizes) != 0 {
+		t.Errorf("idle pipeline wrote %v", st.sizes)
 	}
 }

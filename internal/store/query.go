@@ -167,6 +167,7 @@ func (s *Store) plan(ctx context.Context, f Filter, useRollups, useGlobal bool) 
 	if s.closed {
 		return false, nil, nil, errors.New("store closed")
 	}
+	s.collectFinish()
 	useRollups = useRollups && f.TimeOnly()
 	useGlobal = useGlobal && useRollups
 	if useGlobal && !s.opts.ReadOnly && s.globalBehind(f) {
@@ -766,6 +767,7 @@ func fileBytes(path string) int64 {
 // Stats returns event counts, time range and disk use.
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	s.mu.Lock()
+	s.collectFinish()
 	days := s.sortedDays()
 	st := Stats{Dir: s.dir, SchemaVersion: event.SchemaVersion}
 	var nonEmpty []*day
@@ -805,6 +807,7 @@ func (s *Store) Retain(ctx context.Context, keep time.Duration) (int, error) {
 	if s.opts.ReadOnly {
 		return 0, errors.New("retain: store opened read-only")
 	}
+	s.collectFinish()
 	cutoff := s.now().UTC().Add(-keep)
 	removed := 0
 	for _, d := range s.sortedDays() {

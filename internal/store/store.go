@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/darkscope/darkscope/internal/event"
 )
 
 // Options configure Open.
@@ -101,7 +103,15 @@ type Store struct {
 	deltaMax uint64
 	offSeq   uint64
 	closed   bool
+	// fin is the day being finished in the background (finishDay), or nil.
+	fin *finishing
+	// runs and regroupBuf are Append's reusable split of a batch by day.
+	runs       []dayRun
+	regroupBuf []event.Event
 }
+
+// walCheckpoint is the writer's checkpoint_threshold.
+const walCheckpoint = "256MB"
 
 var (
 	dayFileRE     = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2})\.duckdb$`)
@@ -179,6 +189,14 @@ func notWritable(dir string, err error) error {
 
 func (s *Store) open(ctx context.Context) error {
 	dsn := "?autoinstall_known_extensions=false&autoload_known_extensions=false&enable_fsst_vectors=false&preserve_insertion_order=false"
+	if !s.opts.ReadOnly {
+		// DuckDB checkpoints a file whenever its WAL passes
+		// checkpoint_threshold (16MB by default), and a checkpoint rewrites
+		// the day's partly filled row group: with the default, every large
+		// batch was written twice. Append checkpoints a day when writing
+		// moves on from it; within a day, checkpoint every ~256MB of WAL.
+		dsn += "&checkpoint_threshold=" + walCheckpoint
+	}
 	if s.opts.Threads > 0 {
 		dsn += "&threads=" + strconv.Itoa(s.opts.Threads)
 	}
@@ -376,6 +394,7 @@ func (s *Store) Close() error {
 	if s.closed {
 		return nil
 	}
+	s.collectFinish()
 	s.closed = true
 	var errs []error
 	if s.db != nil && !s.opts.ReadOnly && s.wconn != nil {
