@@ -124,3 +124,47 @@ func TestDaemonAlerts(t *testing.T) {
 	default:
 	}
 }
+
+// TestImportRespond: an import's verdicts carry its id and alert nobody,
+// unless the import is run with --respond.
+func TestImportRespond(t *testing.T) {
+	dir := t.TempDir()
+	scan := scenarioInput(t, "real-nmap-sX.txtar")
+	lines := strings.Split(strings.TrimSpace(scan), "\n")
+	last := lines[len(lines)-1]
+	later := strings.Replace(strings.Replace(last, "2026-11-23T11:30:", "2026-11-23T11:35:", 1), "SRC=10.99.88.15", "SRC=10.99.88.99", 1)
+	log := filepath.Join(dir, "kern.log")
+	if err := os.WriteFile(log, []byte(scan+later+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, respond := range []bool{false, true} {
+		sub := filepath.Join(dir, fmt.Sprint(respond))
+		alerts := filepath.Join(sub, "alerts.jsonl")
+		cfg := filepath.Join(sub, "darkscope.yaml")
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cfg, fmt.Appendf(nil, "alerts:\n  files:\n    - path: %s\n", alerts), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"import", "--data", filepath.Join(sub, "data"), "-c", cfg, log}
+		if respond {
+			args = append(args, "--respond")
+		}
+		ds(t, false, args...)
+		var origin string
+		for _, v := range jsonLines(t, ds(t, false, "scans", "--data", filepath.Join(sub, "data"), "--json")) {
+			if v["src"] == "10.99.88.15" {
+				origin, _ = v["origin"].(string)
+			}
+		}
+		if !strings.HasPrefix(origin, "import:") || !strings.Contains(origin, "kern.log") {
+			t.Errorf("respond=%v: verdict origin %q, want the import's id", respond, origin)
+		}
+		b, _ := os.ReadFile(alerts)
+		got := strings.Contains(string(b), `"10.99.88.15"`)
+		if got != respond {
+			t.Errorf("respond=%v: alert delivered %v:\n%s", respond, got, b)
+		}
+	}
+}

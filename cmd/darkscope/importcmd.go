@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/darkscope/darkscope/internal/detect"
 	"github.com/darkscope/darkscope/internal/pipeline"
 	"github.com/darkscope/darkscope/internal/source"
 	"github.com/darkscope/darkscope/internal/web"
@@ -19,7 +21,7 @@ import (
 
 func newImportCmd(a *app) *cobra.Command {
 	var format string
-	var noProgress bool
+	var noProgress, respond bool
 	cmd := &cobra.Command{
 		Use:   "import FILE...",
 		Short: "Import log files or captures into the store (format detected)",
@@ -28,10 +30,16 @@ short-iso, /dev/kmsg dumps), ulogd2 JSON lines, pcap or pcapng. Gzip files (.gz
 rotations) are read directly. Lines that do not parse are counted by reason and kept in
 <data>/rejected.jsonl with file and line number; nothing stops the import.
 
-With a daemon running, the daemon reads the files (by absolute path) into its store.`,
+With a daemon running, the daemon reads the files (by absolute path) into its store.
+
+Detection runs over the imported packets with the daemon's detector state, and the
+verdicts it stores carry the import's id (origin in scans --json). They never alert and
+never block unless --respond (without a running daemon): then the alert channels and
+the responder of the configuration act on them as on live traffic.`,
 		Example: `  darkscope import /var/log/kern.log /var/log/kern.log.2.gz
   darkscope import --format ulogd /var/log/ulog/ulogd.json
-  darkscope import capture.pcapng --json`,
+  darkscope import capture.pcapng --json
+  darkscope import --respond /var/log/kern.log     # alert and block on what it finds`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch format {
@@ -52,6 +60,9 @@ With a daemon running, the daemon reads the files (by absolute path) into its st
 				paths[i] = abs
 			}
 			if c, err := web.Dial(ctx, a.socketPath()); err == nil {
+				if respond {
+					return errors.New("import --respond needs the daemon stopped: the daemon's alert channels and responder act on live verdicts only (import without --respond, or stop `darkscope run`)")
+				}
 				for _, p := range paths {
 					snaps, err := c.Import(ctx, p, format)
 					if err != nil {
@@ -65,11 +76,12 @@ With a daemon running, the daemon reads the files (by absolute path) into its st
 				}
 				return nil
 			}
-			return a.importDirect(ctx, paths, format, !noProgress && term.IsTerminal(int(os.Stderr.Fd())))
+			return a.importDirect(ctx, paths, format, !noProgress && term.IsTerminal(int(os.Stderr.Fd())), respond)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "kernlog, ulogd or pcap (default: detect)")
 	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "no progress bar even on a terminal")
+	cmd.Flags().BoolVar(&respond, "respond", false, "let this import's verdicts alert and block (the config's alerts and respond sections)")
 	return cmd
 }
 
@@ -78,7 +90,7 @@ With a daemon running, the daemon reads the files (by absolute path) into its st
 const importQueueBatches = 64
 
 // importDirect writes the store itself (no daemon running).
-func (a *app) importDirect(ctx context.Context, paths []string, format string, progress bool) error {
+func (a *app) importDirect(ctx context.Context, paths []string, format string, progress, respond bool) error {
 	st, reg, rej, err := openWriter(ctx, a)
 	if err != nil {
 		return err
@@ -96,10 +108,11 @@ func (a *app) importDirect(ctx context.Context, paths []string, format string, p
 		QueueBatches: min(a.cfg.Pipeline.QueueBatches, importQueueBatches), FlushInterval: a.cfg.Pipeline.FlushInterval,
 		MaxBatch: a.cfg.Pipeline.MaxBatch,
 	}
+	var eng *detect.Engine
 	if a.cfg.Detect.Enabled {
 		// The same detector state as the daemon's: the same packets give the
 		// same verdicts imported or live.
-		eng, err := a.newEngine()
+		eng, err = a.newEngine()
 		if err != nil {
 			return err
 		}
@@ -111,7 +124,18 @@ func (a *app) importDirect(ctx context.Context, paths []string, format string, p
 		}()
 	}
 	for _, path := range paths {
-		p, err := pipeline.New(pcfg, st, nil, nil, a.logger)
+		// The pipeline closes its sinks when its file is done: each file
+		// gets its own alert channels and responder.
+		var sinks []pipeline.Secondary
+		if respond {
+			rs, done, err := a.importResponse(ctx)
+			if err != nil {
+				return err
+			}
+			defer done()
+			sinks = rs
+		}
+		p, err := pipeline.New(pcfg, st, sinks, nil, a.logger)
 		if err != nil {
 			return err
 		}
@@ -126,10 +150,12 @@ func (a *app) importDirect(ctx context.Context, paths []string, format string, p
 		if err != nil {
 			return err
 		}
+		_, untag := tagImport(eng, src, path, a.now())
 		start := time.Now()
 		res := p.Go(ctx, src)
 		perr := p.RunUntilDone(ctx)
 		serr := <-res
+		untag()
 		if bar != nil {
 			bar.finish()
 		}
