@@ -145,9 +145,8 @@ func TestDOMRedirect(t *testing.T) {
 	fh.Close()
 	// The daemon's counters for the EVE source: A redirected (stored), B
 	// ignored, the line without a client version rejected by reason.
-	// (stats reads the counters the daemon saves every 10 s)
 	var counters map[string]any
-	deadline := time.Now().Add(40 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for counters == nil || num(counters, "received") < 3 {
 		if time.Now().After(deadline) {
 			t.Fatalf("eve source counters %v", counters)

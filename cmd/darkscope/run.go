@@ -232,7 +232,7 @@ func runDaemon(ctx context.Context, a *app) error {
 	}
 	ing := &daemonIngester{a: a, b: b, p: p, reg: reg, eng: eng}
 	g.Go(func() error {
-		srv := web.NewServer(st, ing, a.logger)
+		srv := web.NewServer(st, ing, a.logger).WithLiveCounters(reg.Snapshots)
 		if eng != nil {
 			srv.WithIntel(eng)
 		}

@@ -41,6 +41,15 @@ type Server struct {
 	ing    Ingester
 	logger *slog.Logger
 	mux    *http.ServeMux
+	live   func() []source.Snapshot // the daemon's current counters; nil: the saved ones
+}
+
+// WithLiveCounters makes /v1/counters answer from live (the daemon's
+// registry, current to the moment) instead of the counters the writer last
+// saved in the store.
+func (s *Server) WithLiveCounters(live func() []source.Snapshot) *Server {
+	s.live = live
+	return s
 }
 
 // NewServer returns a server over rd and ing.
@@ -312,6 +321,10 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) counters(w http.ResponseWriter, r *http.Request) {
+	if s.live != nil {
+		writeJSON(w, s.live())
+		return
+	}
 	c, err := s.rd.Counters(r.Context())
 	if err != nil {
 		fail(w, http.StatusInternalServerError, err)
