@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"net/netip"
+
 	"github.com/darkscope/darkscope/internal/detect/signature"
 	"github.com/darkscope/darkscope/internal/enrich/p0f"
 	"github.com/darkscope/darkscope/internal/enrich/tool"
@@ -47,12 +49,32 @@ func (a *Annotators) Annotate(e *event.Event, v *SourceView) {
 		}
 	}
 	if a.Tools != nil {
-		a.Tools.Observe(e)
-		if t, ok := a.Tools.Verdict(e.Src); ok {
-			v.SetTool(event.Tool{Name: t.Name, Confidence: t.Confidence, Evidence: t.Evidence})
-			if lv := toolLevels[t.Name]; lv > 0 && t.Benign == "" {
-				v.RaiseLevel(lv)
+		// The evidence strings are built only when the verdict changes
+		// (here) or is read (ToolVerdict), not for every packet.
+		name, conf, benign, ok := a.Tools.ObserveIdentify(e)
+		if !ok {
+			return
+		}
+		if cur, ok := v.Tool(); !ok || cur.Name != name || cur.Confidence != conf {
+			if t, ok := a.Tools.Verdict(e.Src); ok {
+				v.SetTool(event.Tool{Name: t.Name, Confidence: t.Confidence, Evidence: t.Evidence})
 			}
 		}
+		if lv := toolLevels[name]; lv > 0 && benign == "" {
+			v.RaiseLevel(lv)
+		}
 	}
+}
+
+// ToolVerdict implements ToolSource: the current scanner-tool verdict of
+// src, with its evidence.
+func (a *Annotators) ToolVerdict(src netip.Addr) (event.Tool, bool) {
+	if a.Tools == nil {
+		return event.Tool{}, false
+	}
+	t, ok := a.Tools.Verdict(src)
+	if !ok {
+		return event.Tool{}, false
+	}
+	return event.Tool{Name: t.Name, Confidence: t.Confidence, Evidence: t.Evidence}, true
 }

@@ -46,9 +46,9 @@ func benchEvents(n, nsrc int) []event.Event {
 	return evs
 }
 
-func benchObserve(b *testing.B, nsrc int) {
+func benchObserve(b *testing.B, nsrc int, opts ...Option) {
 	evs := benchEvents(1<<16, nsrc)
-	g, err := New(DefaultConfig(), nil)
+	g, err := New(DefaultConfig(), nil, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}

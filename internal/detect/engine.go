@@ -41,6 +41,18 @@ type Annotator interface {
 	Annotate(e *event.Event, v *SourceView)
 }
 
+// ToolSource is implemented by an Annotator that records scanner-tool
+// verdicts lazily: it calls SourceView.SetTool only when a source's tool
+// or confidence changes, so the evidence it recorded (counts such as
+// "40/40 SYNs") may be older than the source's latest packets. Before the
+// engine reports a source's tool (verdicts, alerts, explain, save) it asks
+// ToolVerdict for the current one; an address the annotator no longer
+// tracks (false) keeps what was recorded. IPv6 /64 aggregates keep the
+// tool recorded from their addresses' packets.
+type ToolSource interface {
+	ToolVerdict(src netip.Addr) (event.Tool, bool)
+}
+
 // Option configures an Engine.
 type Option func(*Engine)
 
@@ -629,20 +641,23 @@ func (s *srcState) addProto(p uint8) {
 // protoCount is the number of distinct IP protocols seen.
 func (s *srcState) protoCount() int { return int(s.nProtos) }
 
-func (s *srcState) protoList() []uint8 {
+func (s *srcState) protoList() []uint8 { return s.appendProtos(nil) }
+
+// appendProtos appends the sorted list to dst.
+func (s *srcState) appendProtos(dst []uint8) []uint8 {
 	if int(s.nProtos) <= len(s.protos) {
-		out := append([]uint8(nil), s.protos[:s.nProtos]...)
-		sortU8(out)
-		return out
+		k := len(dst)
+		dst = append(dst, s.protos[:s.nProtos]...)
+		sortU8(dst[k:])
+		return dst
 	}
-	var out []uint8
 	for w, x := range s.x.protoBits {
 		for x != 0 {
-			out = append(out, uint8(w<<6|bits.TrailingZeros64(x)))
+			dst = append(dst, uint8(w<<6|bits.TrailingZeros64(x)))
 			x &= x - 1
 		}
 	}
-	return out
+	return dst
 }
 
 func (s *srcState) addFlags(f uint8) {
@@ -672,20 +687,23 @@ func (s *srcState) addFlags(f uint8) {
 	}
 }
 
-func (s *srcState) flagList() []uint8 {
+func (s *srcState) flagList() []uint8 { return s.appendFlags(nil) }
+
+// appendFlags appends the sorted list to dst.
+func (s *srcState) appendFlags(dst []uint8) []uint8 {
 	if int(s.nFlags) <= len(s.flagc) {
-		out := append([]uint8(nil), s.flagc[:s.nFlags]...)
-		sortU8(out)
-		return out
+		k := len(dst)
+		dst = append(dst, s.flagc[:s.nFlags]...)
+		sortU8(dst[k:])
+		return dst
 	}
-	var out []uint8
 	for w, x := range s.x.flagBits {
 		for x != 0 {
-			out = append(out, uint8(w<<6|bits.TrailingZeros64(x)))
+			dst = append(dst, uint8(w<<6|bits.TrailingZeros64(x)))
 			x &= x - 1
 		}
 	}
-	return out
+	return dst
 }
 
 func sortU8(b []uint8) {
@@ -969,6 +987,34 @@ func (v *SourceView) RaiseLevel(level event.DangerLevel) {
 // SetOS records the passive OS fingerprint label.
 func (v *SourceView) SetOS(label string) {
 	v.each(func(s *srcState) { v.g.extra(s).os = label })
+}
+
+// Tool returns the scanner-tool fingerprint recorded for the source (its
+// evidence must not be modified).
+func (v *SourceView) Tool() (event.Tool, bool) {
+	s := v.g.at(v.i)
+	if s.x == nil || s.x.tool == nil {
+		return event.Tool{}, false
+	}
+	return *s.x.tool, true
+}
+
+// refreshTool replaces the recorded tool of s (an address, not an
+// aggregate) with the current verdict of the annotators that record tools
+// lazily (ToolSource).
+func (g *Engine) refreshTool(s *srcState) {
+	if s.x == nil || s.x.tool == nil || s.flags&fAgg != 0 {
+		return
+	}
+	for _, a := range g.ann {
+		ts, ok := a.(ToolSource)
+		if !ok {
+			continue
+		}
+		if t, ok := ts.ToolVerdict(keyAddr(s.hi, s.lo)); ok {
+			s.x.tool = &t
+		}
+	}
 }
 
 // SetTool records the scanner-tool fingerprint (copied).

@@ -103,10 +103,12 @@ func (s *portSet) each(f func(uint16)) {
 }
 
 // ports returns the ports in ascending order.
-func (s *portSet) ports() []uint16 {
-	out := make([]uint16, 0, s.n)
-	s.each(func(p uint16) { out = append(out, p) })
-	return out
+func (s *portSet) ports() []uint16 { return s.appendPorts(make([]uint16, 0, s.n)) }
+
+// appendPorts appends the ports in ascending order to dst.
+func (s *portSet) appendPorts(dst []uint16) []uint16 {
+	s.each(func(p uint16) { dst = append(dst, p) })
+	return dst
 }
 
 // String formats the set as a range list: "1-1024,3389"; "" when empty.

@@ -136,6 +136,7 @@ func srcPrefix(s *srcState) netip.Prefix {
 
 // verdict builds the verdict of s.
 func (g *Engine) verdict(s *srcState) Verdict {
+	g.refreshTool(s)
 	p := srcPrefix(s)
 	v := Verdict{
 		Src:                p.Addr().String(),

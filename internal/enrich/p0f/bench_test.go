@@ -57,3 +57,29 @@ func BenchmarkFingerprint(b *testing.B) {
 		b.Fatal("nothing matched")
 	}
 }
+
+// TestOSLabelAllocatesNothing: the detect stage asks for the OS label of
+// every SYN; for the labels of a loaded database that must not allocate,
+// and must read as p0f prints it (name, then flavor).
+func TestOSLabelAllocatesNothing(t *testing.T) {
+	db := loadDB(t)
+	matched := 0
+	for _, s := range append(append([]*Sig(nil), db.Request...), db.Response...) {
+		l := s.Label
+		want := l.Name
+		if l.Flavor != "" {
+			want += " " + l.Flavor
+		}
+		if got := l.String(); got != want {
+			t.Fatalf("line %d: label %q, want %q", l.Line, got, want)
+		}
+		r := Result{Sig: s}
+		if n := testing.AllocsPerRun(10, func() { _ = r.OS() }); n != 0 {
+			t.Fatalf("line %d: OS() allocates %.0f times", l.Line, n)
+		}
+		matched++
+	}
+	if matched < 50 {
+		t.Fatalf("only %d signatures in the database", matched)
+	}
+}

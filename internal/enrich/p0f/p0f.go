@@ -103,10 +103,16 @@ type Label struct {
 	Flavor  string   // e.g. "3.11 and newer", "SYN scan"
 	Sys     []string // for App labels: systems it runs on
 	Line    int
+
+	text string // String's result, built once when the label is parsed
 }
 
-// String is what p0f prints: name, then flavor if any.
+// String is what p0f prints: name, then flavor if any. It does not
+// allocate for a parsed label (the detect stage asks once per SYN).
 func (l *Label) String() string {
+	if l.text != "" {
+		return l.text
+	}
 	if l.Flavor == "" {
 		return l.Name
 	}
@@ -296,6 +302,7 @@ func (db *DB) parseLabel(v string) (*Label, error) {
 		return nil, fmt.Errorf("label %q: want type:class:name:flavor", v)
 	}
 	l := &Label{Name: parts[2], Flavor: parts[3]}
+	l.text = l.String()
 	switch parts[0] {
 	case "s":
 	case "g":

@@ -72,13 +72,21 @@ func ParseBenign(r io.Reader, file string) (*Benign, error) {
 
 // Lookup finds the entry whose prefix holds a.
 func (b *Benign) Lookup(a netip.Addr) (BenignEntry, bool) {
-	a = a.Unmap()
-	for _, e := range b.prefixes {
-		if e.Prefix.Contains(a) {
-			return e, true
-		}
+	if k, ok := b.lookupIndex(a); ok {
+		return b.prefixes[k], true
 	}
 	return BenignEntry{}, false
+}
+
+// lookupIndex returns the index in b.prefixes of the entry holding a.
+func (b *Benign) lookupIndex(a netip.Addr) (int, bool) {
+	a = a.Unmap()
+	for k := range b.prefixes {
+		if b.prefixes[k].Prefix.Contains(a) {
+			return k, true
+		}
+	}
+	return 0, false
 }
 
 // LookupName finds the entry whose PTR suffix ends host (a reverse DNS

@@ -81,7 +81,8 @@ type State struct {
 	lastDport                              uint16
 	firstSeq                               uint32
 	lastDst                                [16]byte
-	kernelOS                               uint8 // last kernel-like layout family
+	kernelOS                               uint8  // last kernel-like layout family
+	benign                                 uint16 // Tracker's cached benign-list lookup (see Tracker.benignOf)
 }
 
 // Kernel option layouts (first bytes of the option area).
@@ -232,55 +233,95 @@ func frac(k, n uint32) float64 {
 	return float64(k) / float64(n)
 }
 
-func pct(k, n uint32) string { return fmt.Sprintf("%d/%d", k, n) }
-
 // Verdict names the tool, or false when the evidence is not enough.
 // Rules are tried from the most specific invariant to the least.
-func (s *State) Verdict() (Tool, bool) {
+func (s *State) Verdict() (Tool, bool) { return s.verdict(true) }
+
+// Identify is Verdict without the evidence strings: the same name and
+// confidence, and it never allocates, so it can run for every packet.
+func (s *State) Identify() (name string, confidence float64, ok bool) {
+	t, ok := s.verdict(false)
+	return t.Name, t.Confidence, ok
+}
+
+// evidence collects a verdict's evidence lines, or nothing when off.
+type evidence struct {
+	on   bool
+	list []string
+}
+
+// addf appends a formatted line. Callers test e.on first: boxing the
+// arguments for fmt allocates before the call, so the test must come before it.
+func (e *evidence) addf(format string, args ...any) {
+	e.list = append(e.list, fmt.Sprintf(format, args...))
+}
+
+// verdict applies the rules; evidence strings are built only when withEvidence.
+func (s *State) verdict(withEvidence bool) (Tool, bool) {
 	n := s.SYNs
+	ev := evidence{on: withEvidence}
 	// Mirai family: TCP sequence number equals the destination address.
 	// A 32-bit coincidence, so two packets suffice.
 	if s.seqIsDst >= 2 && frac(s.seqIsDst, n) >= strongFraction {
-		t := Tool{Name: NameMirai, Confidence: 0.99, Evidence: []string{
-			pct(s.seqIsDst, n) + " SYNs have TCP seq == destination IPv4 address"}}
-		if s.port23 > 0 {
-			t.Evidence = append(t.Evidence, pct(s.port23, n)+" SYNs to telnet ports 23/2323")
+		if ev.on {
+			ev.addf("%d/%d SYNs have TCP seq == destination IPv4 address", s.seqIsDst, n)
 		}
-		return t, true
+		if s.port23 > 0 {
+			if ev.on {
+				ev.addf("%d/%d SYNs to telnet ports 23/2323", s.port23, n)
+			}
+		}
+		return Tool{Name: NameMirai, Confidence: 0.99, Evidence: ev.list}, true
 	}
 	// Masscan: IP ID == (dst ^ dport ^ seq) & 0xffff, plus its window.
 	if s.masscanID >= 2 && frac(s.masscanID, n) >= strongFraction {
-		ev := []string{pct(s.masscanID, n) + " SYNs have IP ID == (dst ^ dport ^ seq) & 0xffff"}
 		conf := 0.9
-		switch {
-		case frac(s.win1024, n) >= strongFraction:
-			ev = append(ev, pct(s.win1024, n)+" SYNs with window 1024 (masscan 1.3.x)")
-			conf = 0.99
-		case frac(s.win1025MSS, n) >= strongFraction:
-			ev = append(ev, pct(s.win1025MSS, n)+" SYNs with window 1025 and an MSS option (newer masscan)")
-			conf = 0.99
-		}
-		if s.sameSport == n && n >= 2 {
-			ev = append(ev, fmt.Sprintf("one source port %d for all %d SYNs", s.firstSport, n))
-		}
-		if n >= minPackets || conf > 0.9 {
-			return Tool{Name: NameMasscan, Confidence: conf, Evidence: ev}, true
+		if n >= minPackets || frac(s.win1024, n) >= strongFraction || frac(s.win1025MSS, n) >= strongFraction {
+			if ev.on {
+				ev.addf("%d/%d SYNs have IP ID == (dst ^ dport ^ seq) & 0xffff", s.masscanID, n)
+			}
+			switch {
+			case frac(s.win1024, n) >= strongFraction:
+				if ev.on {
+					ev.addf("%d/%d SYNs with window 1024 (masscan 1.3.x)", s.win1024, n)
+				}
+				conf = 0.99
+			case frac(s.win1025MSS, n) >= strongFraction:
+				if ev.on {
+					ev.addf("%d/%d SYNs with window 1025 and an MSS option (newer masscan)", s.win1025MSS, n)
+				}
+				conf = 0.99
+			}
+			if s.sameSport == n && n >= 2 {
+				if ev.on {
+					ev.addf("one source port %d for all %d SYNs", s.firstSport, n)
+				}
+			}
+			return Tool{Name: NameMasscan, Confidence: conf, Evidence: ev.list}, true
 		}
 	}
 	// ZMap (< 4.0): IP ID 54321 and an initial TTL of 255, on TCP or UDP.
 	probes := n + s.UDPs
 	if s.ipid54321 >= 2 && frac(s.ipid54321, probes) >= strongFraction && frac(s.ttlHigh, probes) >= strongFraction {
-		ev := []string{pct(s.ipid54321, probes) + " probes with IP ID 54321",
-			pct(s.ttlHigh, probes) + fmt.Sprintf(" probes arriving with TTL > %d (initial 255)", highTTL)}
+		if ev.on {
+			ev.addf("%d/%d probes with IP ID 54321", s.ipid54321, probes)
+		}
+		if ev.on {
+			ev.addf("%d/%d probes arriving with TTL > %d (initial 255)", s.ttlHigh, probes, highTTL)
+		}
 		conf := 0.95
 		if n > 0 && frac(s.win65535, n) >= strongFraction {
-			ev = append(ev, pct(s.win65535, n)+" SYNs with window 65535")
+			if ev.on {
+				ev.addf("%d/%d SYNs with window 65535", s.win65535, n)
+			}
 			conf = 0.99
 		}
 		if s.UDPs > 0 && s.udpCsum0 > 0 {
-			ev = append(ev, pct(s.udpCsum0, s.UDPs)+" UDP probes with checksum 0")
+			if ev.on {
+				ev.addf("%d/%d UDP probes with checksum 0", s.udpCsum0, s.UDPs)
+			}
 		}
-		return Tool{Name: NameZMap, Confidence: conf, Evidence: ev}, true
+		return Tool{Name: NameZMap, Confidence: conf, Evidence: ev.list}, true
 	}
 	if n < minPackets {
 		return Tool{}, false
@@ -288,53 +329,103 @@ func (s *State) Verdict() (Tool, bool) {
 	// Unicornscan default profile (-W 0, "cisco"): window 4128, MSS-only
 	// options, initial TTL 255, DF clear.
 	if frac(s.win4128, n) >= strongFraction && frac(s.mssOnly, n) >= strongFraction && frac(s.ttlHigh, n) >= strongFraction && s.dfSet == 0 {
-		return Tool{Name: NameUnicornscan, Confidence: 0.8, Evidence: []string{
-			pct(s.win4128, n) + " SYNs with window 4128", pct(s.mssOnly, n) + " SYNs whose only option is MSS",
-			pct(s.ttlHigh, n) + " SYNs with initial TTL 255", "DF never set"}}, true
+		if ev.on {
+			ev.addf("%d/%d SYNs with window 4128", s.win4128, n)
+		}
+		if ev.on {
+			ev.addf("%d/%d SYNs whose only option is MSS", s.mssOnly, n)
+		}
+		if ev.on {
+			ev.addf("%d/%d SYNs with initial TTL 255", s.ttlHigh, n)
+		}
+		if ev.on {
+			ev.addf("DF never set")
+		}
+		return Tool{Name: NameUnicornscan, Confidence: 0.8, Evidence: ev.list}, true
 	}
 	// Nmap SYN scan: window 1024, only an MSS 1460 option, DF clear; one
 	// source port and one sequence number for a pass; a random TTL per probe.
 	if frac(s.win1024, n) >= strongFraction && frac(s.mssOnly1460, n) >= strongFraction && s.dfSet == 0 {
-		ev := []string{pct(s.win1024, n) + " SYNs with window 1024", pct(s.mssOnly1460, n) + " SYNs whose only option is MSS 1460", "DF never set"}
+		if ev.on {
+			ev.addf("%d/%d SYNs with window 1024", s.win1024, n)
+		}
+		if ev.on {
+			ev.addf("%d/%d SYNs whose only option is MSS 1460", s.mssOnly1460, n)
+		}
+		if ev.on {
+			ev.addf("DF never set")
+		}
 		conf := 0.7
 		if frac(s.sameSport, n) >= 0.5 {
-			ev = append(ev, fmt.Sprintf("source port %d reused by %d/%d SYNs", s.firstSport, s.sameSport, n))
+			if ev.on {
+				ev.addf("source port %d reused by %d/%d SYNs", s.firstSport, s.sameSport, n)
+			}
 			conf += 0.1
 		}
 		if frac(s.sameSeq, n) >= 0.5 {
-			ev = append(ev, fmt.Sprintf("sequence number %d reused by %d/%d SYNs", s.firstSeq, s.sameSeq, n))
+			if ev.on {
+				ev.addf("sequence number %d reused by %d/%d SYNs", s.firstSeq, s.sameSeq, n)
+			}
 			conf += 0.1
 		}
 		if s.ttlMax != s.ttlMin {
-			ev = append(ev, fmt.Sprintf("TTL varies %d-%d between probes", s.ttlMin, s.ttlMax))
+			if ev.on {
+				ev.addf("TTL varies %d-%d between probes", s.ttlMin, s.ttlMax)
+			}
 			conf += 0.05
 		}
-		return Tool{Name: NameNmap, Confidence: conf, Evidence: ev}, true
+		return Tool{Name: NameNmap, Confidence: conf, Evidence: ev.list}, true
 	}
 	// hping3 defaults: window 512, no options, DF clear, source port
 	// counting up by one from a random base.
 	if frac(s.win512, n) >= strongFraction && frac(s.noOpts, n) >= strongFraction && s.dfSet == 0 {
-		ev := []string{pct(s.win512, n) + " SYNs with window 512", pct(s.noOpts, n) + " SYNs without TCP options", "DF never set"}
+		if ev.on {
+			ev.addf("%d/%d SYNs with window 512", s.win512, n)
+		}
+		if ev.on {
+			ev.addf("%d/%d SYNs without TCP options", s.noOpts, n)
+		}
+		if ev.on {
+			ev.addf("DF never set")
+		}
 		conf := 0.7
 		if frac(s.sportStep, n-1) >= 0.5 {
-			ev = append(ev, fmt.Sprintf("source port increments by one in %d/%d steps", s.sportStep, n-1))
+			if ev.on {
+				ev.addf("source port increments by one in %d/%d steps", s.sportStep, n-1)
+			}
 			conf = 0.9
 		}
-		return Tool{Name: NameHping3, Confidence: conf, Evidence: ev}, true
+		return Tool{Name: NameHping3, Confidence: conf, Evidence: ev.list}, true
 	}
 	// Kernel stack: DF and a kernel option layout on (nearly) every SYN.
 	if frac(s.kernelLayout, n) >= strongFraction {
-		fam := map[uint8]string{layoutLinux: "Linux", layoutWindows: "Windows", layoutBSD: "BSD/macOS"}[s.kernelOS]
-		return Tool{Name: NameKernel, Confidence: 0.8, Evidence: []string{
-			pct(s.kernelLayout, n) + " SYNs with DF and a " + fam + "-like kernel option layout (connect(), not raw packets)"}}, true
+		if ev.on {
+			ev.addf("%d/%d SYNs with DF and a %s-like kernel option layout (connect(), not raw packets)", s.kernelLayout, n, familyName(s.kernelOS))
+		}
+		return Tool{Name: NameKernel, Confidence: 0.8, Evidence: ev.list}, true
 	}
 	// Generic invariant: one source port and one window across many
 	// targets, which no kernel stack does.
 	if n >= genericMinProbes && s.newTarget >= genericMinProbes && s.sameSport == n && s.sameWin == n {
-		return Tool{Name: NameCustom, Confidence: 0.7, Evidence: []string{
-			fmt.Sprintf("all %d SYNs from source port %d with window %d across %d targets", n, s.firstSport, s.firstWin, s.newTarget)}}, true
+		if ev.on {
+			ev.addf("all %d SYNs from source port %d with window %d across %d targets", n, s.firstSport, s.firstWin, s.newTarget)
+		}
+		return Tool{Name: NameCustom, Confidence: 0.7, Evidence: ev.list}, true
 	}
 	return Tool{}, false
+}
+
+// familyName names a kernel option layout family.
+func familyName(f uint8) string {
+	switch f {
+	case layoutLinux:
+		return "Linux"
+	case layoutWindows:
+		return "Windows"
+	case layoutBSD:
+		return "BSD/macOS"
+	}
+	return ""
 }
 
 // String renders a verdict for logs.
@@ -376,9 +467,13 @@ func New(cfg Config) (*Tracker, error) {
 }
 
 // Observe adds a packet event to its source's State.
-func (t *Tracker) Observe(e *event.Event) {
+func (t *Tracker) Observe(e *event.Event) { t.observe(e) }
+
+// observe adds e to its source's State and returns it (nil for an event
+// without a valid source).
+func (t *Tracker) observe(e *event.Event) *State {
 	if !e.Src.IsValid() {
-		return
+		return nil
 	}
 	src := e.Src.Unmap()
 	s := t.cur[src]
@@ -394,6 +489,36 @@ func (t *Tracker) Observe(e *event.Event) {
 		t.cur[src] = s
 	}
 	s.Observe(e)
+	return s
+}
+
+// ObserveIdentify is Observe then Identify for the event's source, with
+// one lookup of its State; it never allocates once the source is tracked.
+func (t *Tracker) ObserveIdentify(e *event.Event) (name string, confidence float64, benign string, ok bool) {
+	s := t.observe(e)
+	if s == nil {
+		return "", 0, "", false
+	}
+	name, confidence, ok = s.Identify()
+	if b, found := t.benignOf(s, e.Src); found {
+		benign, ok = b.Org, true
+	}
+	return name, confidence, benign, ok
+}
+
+// benignOf looks src up in the benign list once per State and keeps the
+// answer in it (State.benign: 0 not looked up, 1 not listed, k+2 entry k).
+func (t *Tracker) benignOf(s *State, src netip.Addr) (BenignEntry, bool) {
+	if s.benign == 0 {
+		s.benign = 1
+		if k, found := t.benign.lookupIndex(src); found && k < 1<<16-2 {
+			s.benign = uint16(k + 2)
+		}
+	}
+	if s.benign < 2 {
+		return BenignEntry{}, false
+	}
+	return t.benign.prefixes[s.benign-2], true
 }
 
 // State returns the accumulated state of src, if tracked.
@@ -420,6 +545,21 @@ func (t *Tracker) Verdict(src netip.Addr) (Tool, bool) {
 		ok = true
 	}
 	return v, ok
+}
+
+// Identify is Verdict without the evidence strings (see State.Identify):
+// the tool's name and confidence and, for a source on the benign list, the
+// research project. It never allocates, so callers can ask for every packet
+// and build the evidence with Verdict only when the answer changes or is
+// reported.
+func (t *Tracker) Identify(src netip.Addr) (name string, confidence float64, benign string, ok bool) {
+	if s, found := t.State(src); found {
+		name, confidence, ok = s.Identify()
+	}
+	if b, found := t.benign.Lookup(src); found {
+		benign, ok = b.Org, true
+	}
+	return name, confidence, benign, ok
 }
 
 // Len is the number of tracked sources.

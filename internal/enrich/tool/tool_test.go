@@ -270,3 +270,72 @@ func BenchmarkStateObserve(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }
+
+// TestIdentifyAllocatesNothing: the per-packet question (which tool, how
+// sure) builds no evidence strings; Verdict still does, with the same answer.
+func TestIdentifyAllocatesNothing(t *testing.T) {
+	tests := []struct {
+		name string
+		evs  []*event.Event
+	}{
+		{NameNmap, craft(20, func(_ int, r *rand.Rand, e *event.Event) {
+			e.Window, e.SrcPort, e.Seq, e.TTL = nmapWindow, 40001, 123456789, uint8(40+r.IntN(20))
+			e.SetTCPOptions([]byte{2, 4, 0x05, 0xb4})
+		})},
+		{NameKernel, craft(20, func(_ int, _ *rand.Rand, e *event.Event) { e.SetTCPOptions(linuxOpts); e.IPFlags |= event.IPFlagDF })},
+	}
+	for _, tt := range tests {
+		var s State
+		for _, e := range tt.evs {
+			s.Observe(e)
+		}
+		v, ok := s.Verdict()
+		if !ok || v.Name != tt.name || len(v.Evidence) == 0 {
+			t.Fatalf("%s: verdict %+v %v", tt.name, v, ok)
+		}
+		name, conf, ok := s.Identify()
+		if !ok || name != v.Name || conf != v.Confidence {
+			t.Errorf("%s: Identify %q %.2f %v, Verdict %q %.2f", tt.name, name, conf, ok, v.Name, v.Confidence)
+		}
+		if n := testing.AllocsPerRun(100, func() { s.Identify() }); n != 0 {
+			t.Errorf("%s: Identify allocates %.0f times", tt.name, n)
+		}
+	}
+}
+
+// TestObserveIdentifyMatchesVerdict: the one-lookup per-packet path gives
+// the same answer as Observe then Verdict, for a benign-listed scanner, a
+// tool and an unknown source, after every packet, and allocates nothing
+// once the source is tracked.
+func TestObserveIdentifyMatchesVerdict(t *testing.T) {
+	a, err := New(Config{MaxSources: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Config{MaxSources: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{"162.142.125.9", "198.51.100.7", "203.0.113.5"} {
+		for i, e := range craft(12, func(i int, r *rand.Rand, e *event.Event) {
+			if src != "203.0.113.5" {
+				e.Window, e.SrcPort, e.Seq = nmapWindow, 40001, 123456789
+				e.SetTCPOptions([]byte{2, 4, 0x05, 0xb4})
+			}
+		}) {
+			e.Src = netip.MustParseAddr(src)
+			name, conf, benign, ok := a.ObserveIdentify(e)
+			b.Observe(e)
+			v, vok := b.Verdict(e.Src)
+			if ok != vok || name != v.Name || conf != v.Confidence || benign != v.Benign {
+				t.Fatalf("%s packet %d: ObserveIdentify (%q %.2f %q %v), Verdict (%q %.2f %q %v)",
+					src, i, name, conf, benign, ok, v.Name, v.Confidence, v.Benign, vok)
+			}
+		}
+	}
+	e := craft(1, func(int, *rand.Rand, *event.Event) {})[0]
+	e.Src = netip.MustParseAddr("162.142.125.9")
+	if n := testing.AllocsPerRun(100, func() { a.ObserveIdentify(e) }); n != 0 {
+		t.Errorf("ObserveIdentify allocates %.0f times per packet", n)
+	}
+}
