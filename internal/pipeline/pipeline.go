@@ -62,8 +62,9 @@ type Pipeline struct {
 	producers sync.WaitGroup
 	closing   atomic.Bool
 
-	sinkErrs []atomic.Uint64
-	writes   atomic.Uint64
+	sinkErrs   []atomic.Uint64
+	writes     atomic.Uint64
+	alertsLost atomic.Uint64
 }
 
 // New validates cfg and returns a pipeline. registry may be nil when
@@ -292,14 +293,18 @@ func (pd *pending) add(b source.Batch) {
 	source.ReleaseEvents(b.Events)
 }
 
+// flush commits a buffer: its events with their offsets in one
+// transaction, then the alerts the detect stage emitted for them in their
+// own. Appending the alerts to the events would grow a full buffer to twice
+// its size, and alerts stamped with an earlier day after a batch's next day
+// would make the store regroup (copy) the whole batch by day.
 func (p *Pipeline) flush(ctx context.Context, pd *pending) error {
-	if len(pd.alerts) > 0 {
-		pd.events = append(pd.events, pd.alerts...)
+	defer func() {
 		clear(pd.alerts)
 		pd.alerts = pd.alerts[:0]
-	}
+	}()
 	if len(pd.events) == 0 && len(pd.offs) == 0 {
-		return nil
+		return p.flushAlerts(ctx, pd.alerts)
 	}
 	offs := make([]source.Offset, 0, len(pd.order))
 	for _, k := range pd.order {
@@ -317,20 +322,47 @@ func (p *Pipeline) flush(ctx context.Context, pd *pending) error {
 		for c, n := range pd.credits {
 			c.AddStored(n)
 		}
-		for i, s := range p.sinks {
-			if serr := s.Sink.Write(ctx, pd.events); serr != nil {
-				if p.sinkErrs[i].Add(1) == 1 || p.sinkErrs[i].Load()%1000 == 0 {
-					p.logger.Warn("secondary sink write failed", "sink", s.Name, "failures", p.sinkErrs[i].Load(), "err", serr)
-				}
-			}
-		}
+		p.toSinks(ctx, pd.events)
 	}
 	pd.events = pd.events[:0]
 	clear(pd.credits)
 	clear(pd.offs)
 	pd.order = pd.order[:0]
+	if aerr := p.flushAlerts(ctx, pd.alerts); err == nil {
+		err = aerr
+	}
 	return err
 }
+
+// flushAlerts stores the detect stage's alerts and hands them to the
+// secondary sinks. Alerts belong to no source: a failed write is logged
+// and counted (AlertsLost), like a source's store_error.
+func (p *Pipeline) flushAlerts(ctx context.Context, alerts []event.Event) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	if err := p.primary.Append(ctx, alerts, nil); err != nil {
+		p.alertsLost.Add(uint64(len(alerts)))
+		p.logger.Error("store write failed; alerts lost", "alerts", len(alerts), "err", err)
+		return fmt.Errorf("store append alerts: %w", err)
+	}
+	p.writes.Add(1)
+	p.toSinks(ctx, alerts)
+	return nil
+}
+
+func (p *Pipeline) toSinks(ctx context.Context, evs []event.Event) {
+	for i, s := range p.sinks {
+		if serr := s.Sink.Write(ctx, evs); serr != nil {
+			if p.sinkErrs[i].Add(1) == 1 || p.sinkErrs[i].Load()%1000 == 0 {
+				p.logger.Warn("secondary sink write failed", "sink", s.Name, "failures", p.sinkErrs[i].Load(), "err", serr)
+			}
+		}
+	}
+}
+
+// AlertsLost is how many detect-stage alerts the store failed to write.
+func (p *Pipeline) AlertsLost() uint64 { return p.alertsLost.Load() }
 
 // Sync returns once everything queued before the call is committed (or ctx
 // ends). It must not be called after Run has returned.
