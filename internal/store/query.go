@@ -648,7 +648,7 @@ func (s *Store) Events(ctx context.Context, f Filter, limit int, fn func(*event.
 	var e event.Event
 	left := limit
 	for _, d := range raw {
-		q := "SELECT " + decodeSelect + " FROM " + payloadJoin(d.alias) + " WHERE " + where(f) + " ORDER BY time"
+		q := "SELECT " + decodeSelect + " FROM " + payloadJoin(d.eventsFrom(), d.alias) + " WHERE " + where(f) + " ORDER BY time"
 		if limit > 0 {
 			q += " LIMIT " + strconv.Itoa(left)
 		}

@@ -69,6 +69,7 @@ type day struct {
 	events uint64 // rows in events
 	rolled uint64 // rows covered by the rollup tables (== events when fresh)
 	refs   uint32 // highest payload_ref stored (see payload.go)
+	packed bool   // events in the packed layout (schema version 3, rare.go); else the version-2 columns
 }
 
 func (d *day) fresh() bool { return d.rolled == d.events }
@@ -340,6 +341,11 @@ func (s *Store) attachDay(ctx context.Context, t time.Time) (*day, error) {
 	} else if latest := dayMigrations[len(dayMigrations)-1].version; v != latest {
 		return nil, fmt.Errorf("open %s read-only: schema version %d, this darkscope needs %d: open it once writable to migrate", d.path, v, latest)
 	}
+	packed, err := isPacked(ctx, s.db, d.alias)
+	if err != nil {
+		return nil, err
+	}
+	d.packed = packed
 	var n, r uint64
 	var refs uint32
 	if err := s.db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM "+d.alias+".events), (SELECT events FROM "+d.alias+".rollup_state), "+
@@ -368,9 +374,9 @@ const viewSelect = "e.*, a.* EXCLUDE (ref), l.* EXCLUDE (ref)"
 
 // rebuildViews points the "events_raw" and "events" views at the attached days.
 func (s *Store) rebuildViews(ctx context.Context) error {
-	parts := []string{"SELECT " + viewSelect + " FROM " + payloadJoin("memory.empty")}
+	parts := []string{"SELECT " + viewSelect + " FROM " + payloadJoin("memory.empty.events", "memory.empty")}
 	for _, d := range s.sortedDays() {
-		parts = append(parts, "SELECT "+viewSelect+" FROM "+payloadJoin(d.alias))
+		parts = append(parts, "SELECT "+viewSelect+" FROM "+payloadJoin(d.eventsFrom(), d.alias))
 	}
 	for _, st := range []string{
 		"CREATE OR REPLACE VIEW memory.main.events_raw AS " + strings.Join(parts, " UNION ALL "),
