@@ -166,9 +166,7 @@ func (s *Store) appendDay(ctx context.Context, t time.Time, events []event.Event
 		return fmt.Errorf("append: %w", err)
 	}
 	if !known {
-		if err := s.rebuildViews(ctx); err != nil {
-			return fmt.Errorf("append: %w", err)
-		}
+		s.viewsStale = true // rebuilt by the next Query (ensureViews)
 	}
 	if s.fin != nil && s.fin.d == d {
 		s.collectFinish() // a late event for the day being finished
