@@ -50,8 +50,8 @@ func mac64(m *[6]byte) uint64 {
 	return uint64(m[0])<<40 | uint64(m[1])<<32 | uint64(m[2])<<24 | uint64(m[3])<<16 | uint64(m[4])<<8 | uint64(m[5])
 }
 
-// timeNS is the event time in Unix nanoseconds; ok is false for the zero
-// time (stored as NULL).
+// timeNS is the event time in Unix nanoseconds (noTime: the zero time,
+// stored as NULL).
 func timeNS(e *event.Event) int64 { return e.Time.UnixNano() }
 
 func noTime(e *event.Event) bool  { return e.Time.IsZero() }

@@ -272,9 +272,7 @@ func (s *Store) open(ctx context.Context) error {
 			return fmt.Errorf("create empty events tables: %w", err)
 		}
 	}
-	if err := s.rebuildViews(ctx); err != nil {
-		return err
-	}
+	s.viewsStale = true // built by the first Query (ensureViews): reports do not need them
 	if err := s.loadOffsetSeq(ctx); err != nil {
 		return err
 	}
