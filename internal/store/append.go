@@ -22,8 +22,8 @@ import (
 // midnight that fails half-way may leave its earlier days' rows stored
 // without the offsets (they are then stored again when the source resumes).
 //
-// Each call costs a fixed few milliseconds (DuckDB sets up the 64 columns
-// of a transaction's insert), so callers should coalesce small batches.
+// Each call costs a fixed few milliseconds (DuckDB sets up the columns of
+// a transaction's insert), so callers should coalesce small batches.
 func (s *Store) Append(ctx context.Context, events []event.Event, offs []source.Offset) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -166,9 +166,7 @@ func (s *Store) appendDay(ctx context.Context, t time.Time, events []event.Event
 		return fmt.Errorf("append: %w", err)
 	}
 	if !known {
-		if err := s.rebuildViews(ctx); err != nil {
-			return fmt.Errorf("append: %w", err)
-		}
+		s.viewsStale = true // rebuilt by the next Query (ensureViews)
 	}
 	if s.fin != nil && s.fin.d == d {
 		s.collectFinish() // a late event for the day being finished
@@ -209,7 +207,7 @@ func (s *Store) appendDay(ctx context.Context, t time.Time, events []event.Event
 
 func (s *Store) appendTx(ctx context.Context, d *day, p *pendingInsert, count int, offs []source.Offset) error {
 	if p != nil {
-		n, err := p.exec(ctx, s, d.alias)
+		n, err := p.exec(ctx, s, d)
 		if err != nil {
 			return err
 		}

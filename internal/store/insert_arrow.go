@@ -78,36 +78,35 @@ func (s *Store) setupInsert(ctx context.Context) error {
 func (s *Store) buildRecord(evs []event.Event, refs []uint32) arrow.RecordBatch {
 	rb := s.ins.rb
 	rb.Reserve(len(evs))
+	var rare [rareMax]byte
 	for c := range appendCols {
 		col := &appendCols[c]
-		switch b := rb.Field(c).(type) {
-		case *array.Uint8Builder:
-			for i := range evs {
-				b.UnsafeAppend(col.u8(&evs[i]))
+		fb := rb.Field(c)
+		for i := range evs {
+			e := &evs[i]
+			if col.null != nil && col.null(e) {
+				fb.AppendNull()
+				continue
 			}
-		case *array.Uint16Builder:
-			for i := range evs {
-				b.UnsafeAppend(col.u16(&evs[i]))
-			}
-		case *array.Uint32Builder:
-			for i := range evs {
-				b.UnsafeAppend(col.u32(&evs[i]))
-			}
-		case *array.Uint64Builder:
-			for i := range evs {
-				b.UnsafeAppend(col.u64(&evs[i]))
-			}
-		case *array.Int64Builder:
-			for i := range evs {
-				b.UnsafeAppend(col.i64(&evs[i]))
-			}
-		case *array.StringBuilder:
-			for i := range evs {
-				b.Append(col.str(&evs[i]))
-			}
-		case *array.BinaryBuilder:
-			for i := range evs {
-				b.Append(col.blob(&evs[i]))
+			switch b := fb.(type) {
+			case *array.Uint8Builder:
+				b.UnsafeAppend(col.u8(e))
+			case *array.Uint16Builder:
+				b.UnsafeAppend(col.u16(e))
+			case *array.Uint32Builder:
+				b.UnsafeAppend(col.u32(e))
+			case *array.Uint64Builder:
+				b.UnsafeAppend(col.u64(e))
+			case *array.Int64Builder:
+				b.UnsafeAppend(col.i64(e))
+			case *array.StringBuilder:
+				b.Append(col.str(e))
+			case *array.BinaryBuilder:
+				if col.pack != nil {
+					b.Append(col.pack(e, rare[:]))
+				} else {
+					b.Append(col.blob(e))
+				}
 			}
 		}
 	}
@@ -166,8 +165,8 @@ func (s *Store) prepareInsert(_ context.Context, d *day, events []event.Event) (
 }
 
 // exec runs the INSERT inside Append's transaction.
-func (p *pendingInsert) exec(ctx context.Context, s *Store, alias string) (int64, error) {
-	res, err := s.wconn.ExecContext(ctx, insertSQL(alias, arrowView, true))
+func (p *pendingInsert) exec(ctx context.Context, s *Store, d *day) (int64, error) {
+	res, err := s.wconn.ExecContext(ctx, insertSQL(d, arrowView, true))
 	if err != nil {
 		return 0, err
 	}

@@ -54,9 +54,14 @@ func (b *batchSource) Init() duckdb.ParallelTableSourceInfo {
 	b.next.Store(0)
 	return duckdb.ParallelTableSourceInfo{MaxThreads: b.threads}
 }
-func (b *batchSource) NewLocalState() any { return new(struct{}) }
 
-func (b *batchSource) FillChunk(_ any, ch duckdb.DataChunk) error {
+// fillState is one DuckDB thread's scratch space for the rare BLOB.
+type fillState struct{ rare [rareMax]byte }
+
+func (b *batchSource) NewLocalState() any { return new(fillState) }
+
+func (b *batchSource) FillChunk(local any, ch duckdb.DataChunk) error {
+	st := local.(*fillState)
 	size := int64(duckdb.GetDataChunkCapacity())
 	end := b.next.Add(size)
 	start := end - size
@@ -66,7 +71,7 @@ func (b *batchSource) FillChunk(_ any, ch duckdb.DataChunk) error {
 	end = min(end, int64(len(b.events)))
 	evs := b.events[start:end]
 	for c := range appendCols {
-		if err := fillColumn(ch, c, &appendCols[c], evs); err != nil {
+		if err := fillColumn(ch, c, &appendCols[c], evs, st); err != nil {
 			return fmt.Errorf("append column %s: %w", appendCols[c].name, err)
 		}
 	}
@@ -81,7 +86,16 @@ func (b *batchSource) FillChunk(_ any, ch duckdb.DataChunk) error {
 	return ch.SetSize(len(evs))
 }
 
-func fillColumn(ch duckdb.DataChunk, c int, col *appendCol, evs []event.Event) error {
+func fillColumn(ch duckdb.DataChunk, c int, col *appendCol, evs []event.Event, st *fillState) error {
+	if col.null != nil {
+		for r := range evs {
+			if col.null(&evs[r]) {
+				if err := duckdb.SetChunkValue[any](ch, c, r, nil); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	switch {
 	case col.u8 != nil:
 		for r := range evs {
@@ -103,12 +117,18 @@ func fillColumn(ch duckdb.DataChunk, c int, col *appendCol, evs []event.Event) e
 		}
 	case col.u64 != nil:
 		for r := range evs {
+			if col.null != nil && col.null(&evs[r]) {
+				continue
+			}
 			if err := duckdb.SetChunkValue(ch, c, r, col.u64(&evs[r])); err != nil {
 				return err
 			}
 		}
 	case col.i64 != nil:
 		for r := range evs {
+			if col.null != nil && col.null(&evs[r]) {
+				continue
+			}
 			if err := duckdb.SetChunkValue(ch, c, r, col.i64(&evs[r])); err != nil {
 				return err
 			}
@@ -121,7 +141,16 @@ func fillColumn(ch duckdb.DataChunk, c int, col *appendCol, evs []event.Event) e
 		}
 	case col.blob != nil:
 		for r := range evs {
+			if col.null != nil && col.null(&evs[r]) {
+				continue
+			}
 			if err := duckdb.SetChunkValue(ch, c, r, col.blob(&evs[r])); err != nil {
+				return err
+			}
+		}
+	case col.pack != nil:
+		for r := range evs {
+			if err := duckdb.SetChunkValue(ch, c, r, col.pack(&evs[r], st.rare[:])); err != nil {
 				return err
 			}
 		}
@@ -179,16 +208,16 @@ func (s *Store) prepareInsert(_ context.Context, d *day, events []event.Event) (
 }
 
 // exec runs the day's prepared INSERT inside Append's transaction.
-func (p *pendingInsert) exec(ctx context.Context, s *Store, alias string) (int64, error) {
+func (p *pendingInsert) exec(ctx context.Context, s *Store, d *day) (int64, error) {
 	withRef := p.batch.refs != nil
-	key, fn := alias, s.ins.fnName
+	key, fn := d.alias, s.ins.fnName
 	if withRef {
-		key, fn = alias+"+p", fn+"_p"
+		key, fn = d.alias+"+p", fn+"_p"
 	}
 	st, ok := s.ins.stmts[key]
 	if !ok {
 		var err error
-		st, err = s.wconn.PrepareContext(ctx, insertSQL(alias, fn+"()", withRef))
+		st, err = s.wconn.PrepareContext(ctx, insertSQL(d, fn+"()", withRef))
 		if err != nil {
 			return 0, err
 		}

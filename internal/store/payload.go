@@ -68,10 +68,11 @@ func sideInsertSQL(table, fn string, cols []struct{ name, ddl, expr string }) st
 	return "INSERT INTO " + table + " SELECT " + strings.Join(exprs, ", ") + " FROM " + fn + "()"
 }
 
-// payloadJoin selects one day's events with their payload columns (the
+// payloadJoin selects one day's events (from: its events with the
+// version-2 columns, day.eventsFrom) with their payload columns (the
 // events_raw view, Store.Events).
-func payloadJoin(alias string) string {
-	return alias + ".events e LEFT JOIN " + alias + ".auth a ON a.ref = e.payload_ref LEFT JOIN " + alias + ".alerts l ON l.ref = e.payload_ref"
+func payloadJoin(from, alias string) string {
+	return from + " e LEFT JOIN " + alias + ".auth a ON a.ref = e.payload_ref LEFT JOIN " + alias + ".alerts l ON l.ref = e.payload_ref"
 }
 
 // authExtra is the JSON of the Auth fields without a typed column.

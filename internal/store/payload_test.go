@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -90,14 +91,15 @@ func queryInts(t *testing.T, s *Store, q string) []int64 {
 
 // TestV1DataDirMigrates opens a data directory written by the version-1
 // store (testdata/v1, made by testdata/mkv1.go): read-only it is refused,
-// writable it migrates to version 2 with its events intact, takes payload
+// writable it migrates to the current version with its events intact
+// (keeping its version-2 columns: only new files are packed), takes payload
 // events, and reads back read-only afterwards.
 func TestV1DataDirMigrates(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	copyTree(t, filepath.Join("testdata", "v1"), dir)
 
-	if _, err := Open(ctx, dir, Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "schema version 1, this darkscope needs 2") {
+	if _, err := Open(ctx, dir, Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema version 1, this darkscope needs %d", event.SchemaVersion)) {
 		t.Fatalf("read-only open of the v1 directory: %v", err)
 	}
 	s := openT(t, dir, Options{})
@@ -105,8 +107,11 @@ func TestV1DataDirMigrates(t *testing.T) {
 	if diff := gocmp.Diff(want, allEvents(t, s, NoFilter()), addrCmp); diff != "" {
 		t.Fatalf("v1 events after migration (-want +got):\n%s", diff)
 	}
-	if got := queryInts(t, s, "SELECT max(version) FROM d20260101.schema_migrations"); !slices.Equal(got, []int64{2}) {
+	if got := queryInts(t, s, "SELECT max(version) FROM d20260101.schema_migrations"); !slices.Equal(got, []int64{event.SchemaVersion}) {
 		t.Fatalf("day schema version after migration: %v", got)
+	}
+	if d := s.days["2026-01-01"]; d == nil || d.packed {
+		t.Fatalf("migrated day with events: %+v, want the version-2 layout kept", d)
 	}
 	if got := queryInts(t, s, "SELECT count(*) FROM events WHERE username IS NULL AND danger_level IS NULL AND auth_extra IS NULL AND alert IS NULL"); !slices.Equal(got, []int64{5}) {
 		t.Fatalf("migrated rows with NULL payload columns: %v", got)

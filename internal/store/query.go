@@ -648,7 +648,7 @@ func (s *Store) Events(ctx context.Context, f Filter, limit int, fn func(*event.
 	var e event.Event
 	left := limit
 	for _, d := range raw {
-		q := "SELECT " + decodeSelect + " FROM " + payloadJoin(d.alias) + " WHERE " + where(f) + " ORDER BY time"
+		q := "SELECT " + decodeSelect + " FROM " + payloadJoin(d.eventsFrom(), d.alias) + " WHERE " + where(f) + " ORDER BY time"
 		if limit > 0 {
 			q += " LIMIT " + strconv.Itoa(left)
 		}
@@ -710,6 +710,9 @@ func (s *Store) Query(ctx context.Context, query string, fn func(cols []string, 
 	}
 	if len(parsed.Statements) != 1 {
 		return ErrNotSelect
+	}
+	if err := s.ensureViews(ctx); err != nil {
+		return fmt.Errorf("query: %w", err)
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -835,9 +838,7 @@ func (s *Store) Retain(ctx context.Context, keep time.Duration) (int, error) {
 		s.log.Info("retention removed day", "path", d.path, "events", d.events)
 	}
 	if removed > 0 {
-		if err := s.rebuildViews(ctx); err != nil {
-			return removed, fmt.Errorf("retain: %w", err)
-		}
+		s.viewsStale = true // rebuilt by the next Query (ensureViews)
 	}
 	return removed, nil
 }

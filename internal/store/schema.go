@@ -18,7 +18,9 @@ const (
 
 // eventColumns is the stored layout of one event, in table order, as
 // day-file migration 1 created it: never change it; new columns go into a
-// new migration (migration 2 adds refColumn and the payload side tables). expr is the
+// new migration (migration 2 adds refColumn and the payload side tables;
+// migration 3 stores new files packed, see packedColumns, and the views
+// still show exactly these columns). expr is the
 // SQL that computes the column from the append function's output (appendCols):
 // presence bits in "has" turn into NULLs, hi/lo halves into UHUGEINT, ns into
 // TIMESTAMP_NS, empty byte strings into NULL.
@@ -121,19 +123,88 @@ func eventsDDL(table string, withRef bool) string {
 	return b.String()
 }
 
-// insertSQL is the INSERT of one batch into alias.events from the append
-// function (or view) from: payload_ref is written only when withRef
-// (otherwise it defaults to NULL).
-func insertSQL(alias, from string, withRef bool) string {
-	names := make([]string, 0, len(eventColumns)+1)
-	exprs := make([]string, 0, cap(names))
-	for _, c := range eventColumns {
-		names, exprs = append(names, quoteIdent(c.name)), append(exprs, c.expr)
+// packedColumns is the stored layout of events from schema version 3 on
+// (migration 3): the columns reports, rollups and filters read, typed, then
+// "rare", every other field packed (rare.go), then payload_ref. expr
+// computes each from the append function's output (appendCols).
+var packedColumns = []struct{ name, ddl, expr string }{
+	{"time", "TIMESTAMP_NS", "make_timestamp_ns(time_ns)"},
+	{"kind", "UTINYINT NOT NULL", "kind"},
+	{"sensor", "VARCHAR NOT NULL", "sensor"},
+	{"source", "VARCHAR NOT NULL", "source"},
+	{"prefix", "VARCHAR NOT NULL", "prefix"},
+	{"in_iface", "VARCHAR NOT NULL", "in_iface"},
+	{"ip_version", "UTINYINT NOT NULL", "ip_version"},
+	{"src_addr", "UHUGEINT", "(src_hi::UHUGEINT << 64) | src_lo::UHUGEINT"},
+	{"dst_addr", "UHUGEINT", "(dst_hi::UHUGEINT << 64) | dst_lo::UHUGEINT"},
+	{"proto", "UTINYINT NOT NULL", "proto"},
+	{"total_len", "USMALLINT NOT NULL", "total_len"},
+	{"ttl", "UTINYINT NOT NULL", "ttl"},
+	{"src_port", "USMALLINT NOT NULL", "src_port"},
+	{"dst_port", "USMALLINT NOT NULL", "dst_port"},
+	{"tcp_flags", "UTINYINT NOT NULL", "tcp_flags"},
+	{"tcp_window", "USMALLINT NOT NULL", "tcp_window"},
+	{"icmp_type", "UTINYINT NOT NULL", "icmp_type"},
+	{"icmp_code", "UTINYINT NOT NULL", "icmp_code"},
+	{"payload_len", "USMALLINT NOT NULL", "payload_len"},
+	{"payload", "BLOB", "payload"},
+	{"rare", "BLOB NOT NULL", "rare"},
+}
+
+// packedDDL creates the version-3 events table.
+func packedDDL(table string) string {
+	parts := make([]string, 0, len(packedColumns)+1)
+	for _, c := range packedColumns {
+		parts = append(parts, quoteIdent(c.name)+" "+c.ddl)
 	}
+	parts = append(parts, quoteIdent(refColumn.name)+" "+refColumn.ddl)
+	return "CREATE TABLE IF NOT EXISTS " + table + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// packedSelect selects the packed stored columns (and payload_ref: from
+// the function's column when withRef, else NULL) from the append function
+// from.
+func packedSelect(from string, withRef bool) string {
+	exprs := make([]string, 0, len(packedColumns)+1)
+	for _, c := range packedColumns {
+		exprs = append(exprs, c.expr+" AS "+quoteIdent(c.name))
+	}
+	ref := "NULL::UINTEGER"
 	if withRef {
-		names, exprs = append(names, quoteIdent(refColumn.name)), append(exprs, refColumn.expr)
+		ref = refColumn.expr
 	}
-	return "INSERT INTO " + alias + ".events (" + strings.Join(names, ", ") + ") SELECT " + strings.Join(exprs, ", ") + " FROM " + from
+	exprs = append(exprs, ref+" AS "+quoteIdent(refColumn.name))
+	return "SELECT " + strings.Join(exprs, ", ") + " FROM " + from
+}
+
+// insertSQL is the INSERT of one batch into the events of day d from the
+// append function (or view) from. A packed day (schema version 3 layout)
+// takes the packed columns as they are; a day file written before version 3
+// keeps its version-2 columns, decoded from the same packed columns.
+func insertSQL(d *day, from string, withRef bool) string {
+	if d.packed {
+		names := make([]string, 0, len(packedColumns)+1)
+		for _, c := range packedColumns {
+			names = append(names, quoteIdent(c.name))
+		}
+		names = append(names, quoteIdent(refColumn.name))
+		return "INSERT INTO " + d.alias + ".events (" + strings.Join(names, ", ") + ") " + packedSelect(from, withRef)
+	}
+	names := make([]string, 0, len(eventColumns)+1)
+	for _, c := range eventColumns {
+		names = append(names, quoteIdent(c.name))
+	}
+	names = append(names, quoteIdent(refColumn.name))
+	return "INSERT INTO " + d.alias + ".events (" + strings.Join(names, ", ") + ") SELECT * FROM " + decodeSelectFrom("("+packedSelect(from, withRef)+")")
+}
+
+// eventsFrom is the FROM item of day d's events with the version-2 columns
+// and payload_ref, whatever its layout.
+func (d *day) eventsFrom() string {
+	if d.packed {
+		return decodeSelectFrom(d.alias + ".events")
+	}
+	return d.alias + ".events"
 }
 
 // packetsOnly restricts the packet reports (top, histogram and their
@@ -233,6 +304,29 @@ var dayMigrations = []migration{
 			sideDDL(db+".alerts", alertColumns),
 		)
 	}},
+	{3, "packed rare fields", func(ctx context.Context, tx *sql.Tx, db string) error {
+		// A new (empty) file gets the packed layout; a file that already
+		// holds events keeps its version-2 columns (insertSQL and
+		// eventsFrom handle both; see day.packed).
+		var n int64
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+db+".events").Scan(&n); err != nil {
+			return fmt.Errorf("count events: %w", err)
+		}
+		if n > 0 {
+			return nil
+		}
+		return execAll(ctx, tx, "DROP TABLE "+db+".events", packedDDL(db+".events"))
+	}},
+}
+
+// isPacked reports whether day file alias stores events in the packed
+// (version 3) layout.
+func isPacked(ctx context.Context, db *sql.DB, alias string) (bool, error) {
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'main' AND table_name = 'events' AND column_name = 'rare'", alias).Scan(&n); err != nil {
+		return false, fmt.Errorf("read %s layout: %w", alias, err)
+	}
+	return n > 0, nil
 }
 
 const migrationsDDL = "CREATE TABLE IF NOT EXISTS %s.schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"

@@ -69,20 +69,24 @@ type day struct {
 	events uint64 // rows in events
 	rolled uint64 // rows covered by the rollup tables (== events when fresh)
 	refs   uint32 // highest payload_ref stored (see payload.go)
+	packed bool   // events in the packed layout (schema version 3, rare.go); else the version-2 columns
 }
 
 func (d *day) fresh() bool { return d.rolled == d.events }
 
 // Store is an open data directory.
 type Store struct {
-	dir   string
-	opts  Options
-	log   *slog.Logger
-	lock  *dirLock
-	conn  *duckdb.Connector
-	db    *sql.DB
-	wconn *sql.Conn // the one connection that appends (nil when read-only)
-	ins   inserter  // the write path's state (insert_udf.go or insert_arrow.go)
+	// viewsStale: the attached days changed since the views were built
+	// (guarded by mu; see ensureViews).
+	viewsStale bool
+	dir        string
+	opts       Options
+	log        *slog.Logger
+	lock       *dirLock
+	conn       *duckdb.Connector
+	db         *sql.DB
+	wconn      *sql.Conn // the one connection that appends (nil when read-only)
+	ins        inserter  // the write path's state (insert_udf.go or insert_arrow.go)
 	// pending is the batch being appended (read by the append functions);
 	// payFn names the payload side tables' append functions.
 	pending atomic.Pointer[pendingBatch]
@@ -268,9 +272,7 @@ func (s *Store) open(ctx context.Context) error {
 			return fmt.Errorf("create empty events tables: %w", err)
 		}
 	}
-	if err := s.rebuildViews(ctx); err != nil {
-		return err
-	}
+	s.viewsStale = true // built by the first Query (ensureViews): reports do not need them
 	if err := s.loadOffsetSeq(ctx); err != nil {
 		return err
 	}
@@ -340,6 +342,11 @@ func (s *Store) attachDay(ctx context.Context, t time.Time) (*day, error) {
 	} else if latest := dayMigrations[len(dayMigrations)-1].version; v != latest {
 		return nil, fmt.Errorf("open %s read-only: schema version %d, this darkscope needs %d: open it once writable to migrate", d.path, v, latest)
 	}
+	packed, err := isPacked(ctx, s.db, d.alias)
+	if err != nil {
+		return nil, err
+	}
+	d.packed = packed
 	var n, r uint64
 	var refs uint32
 	if err := s.db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM "+d.alias+".events), (SELECT events FROM "+d.alias+".rollup_state), "+
@@ -366,11 +373,29 @@ func (s *Store) sortedDays() []*day {
 // payload side tables' columns.
 const viewSelect = "e.*, a.* EXCLUDE (ref), l.* EXCLUDE (ref)"
 
-// rebuildViews points the "events_raw" and "events" views at the attached days.
+// ensureViews rebuilds the views if days were attached or removed since
+// they were built. Binding the views costs ~100 ms with a month of packed
+// days (each day's rare decoding is ~45 expressions), so the writer does
+// not rebuild them per new day, only before a query that may read them.
+func (s *Store) ensureViews(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.viewsStale {
+		return nil
+	}
+	if err := s.rebuildViews(ctx); err != nil {
+		return err
+	}
+	s.viewsStale = false
+	return nil
+}
+
+// rebuildViews points the "events_raw" and "events" views at the attached
+// days. The caller holds s.mu or is still inside Open.
 func (s *Store) rebuildViews(ctx context.Context) error {
-	parts := []string{"SELECT " + viewSelect + " FROM " + payloadJoin("memory.empty")}
+	parts := []string{"SELECT " + viewSelect + " FROM " + payloadJoin("memory.empty.events", "memory.empty")}
 	for _, d := range s.sortedDays() {
-		parts = append(parts, "SELECT "+viewSelect+" FROM "+payloadJoin(d.alias))
+		parts = append(parts, "SELECT "+viewSelect+" FROM "+payloadJoin(d.eventsFrom(), d.alias))
 	}
 	for _, st := range []string{
 		"CREATE OR REPLACE VIEW memory.main.events_raw AS " + strings.Join(parts, " UNION ALL "),
