@@ -293,18 +293,22 @@ func (pd *pending) add(b source.Batch) {
 	source.ReleaseEvents(b.Events)
 }
 
-// flush commits a buffer: its events with their offsets in one
-// transaction, then the alerts the detect stage emitted for them in their
-// own. Appending the alerts to the events would grow a full buffer to twice
-// its size, and alerts stamped with an earlier day after a batch's next day
-// would make the store regroup (copy) the whole batch by day.
+// flush commits a buffer: first the alerts the detect stage emitted for
+// it, in their own transaction, then its events with their offsets. An
+// alert is stamped with the end of a report interval the watermark has
+// passed, so its day is at most the buffer's latest and at least the
+// previous buffer's: alerts first keeps the days the store writes in
+// order, and it finishes (rollups, checkpoint) each day file once.
+// Appending the alerts to the events instead would grow a full buffer to
+// twice its size, and alerts of a day after the next day's events would
+// make the store regroup (copy) the batch by day; committing them after
+// the events would make it go back to a finished day.
 func (p *Pipeline) flush(ctx context.Context, pd *pending) error {
-	defer func() {
-		clear(pd.alerts)
-		pd.alerts = pd.alerts[:0]
-	}()
+	aerr := p.flushAlerts(ctx, pd.alerts)
+	clear(pd.alerts)
+	pd.alerts = pd.alerts[:0]
 	if len(pd.events) == 0 && len(pd.offs) == 0 {
-		return p.flushAlerts(ctx, pd.alerts)
+		return aerr
 	}
 	offs := make([]source.Offset, 0, len(pd.order))
 	for _, k := range pd.order {
@@ -328,7 +332,7 @@ func (p *Pipeline) flush(ctx context.Context, pd *pending) error {
 	clear(pd.credits)
 	clear(pd.offs)
 	pd.order = pd.order[:0]
-	if aerr := p.flushAlerts(ctx, pd.alerts); err == nil {
+	if err == nil {
 		err = aerr
 	}
 	return err
