@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/netip"
@@ -15,20 +14,6 @@ import (
 
 	"github.com/darkscope/darkscope/internal/report"
 )
-
-// credReader returns the credential reports of the daemon or of the store.
-func (a *app) credReader(ctx context.Context) (report.CredReader, func(), error) {
-	rd, done, err := a.reader(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	cr, ok := rd.(report.CredReader)
-	if !ok {
-		done()
-		return nil, nil, fmt.Errorf("this reader has no credential reports")
-	}
-	return cr, done, nil
-}
 
 func newCredsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
@@ -51,11 +36,7 @@ func newCredsCmd(a *app) *cobra.Command {
 			default:
 				return fmt.Errorf("creds top %q: want passwords, usernames or pairs", args[0])
 			}
-			f, err := ff.filter(a.now())
-			if err != nil {
-				return err
-			}
-			cr, done, err := a.credReader(cmd.Context())
+			cr, f, done, err := openReport[report.CredReader](cmd.Context(), a, &ff)
 			if err != nil {
 				return err
 			}
@@ -82,11 +63,7 @@ func newCredsCmd(a *app) *cobra.Command {
 		Example: "  darkscope creds clients --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := cff.filter(a.now())
-			if err != nil {
-				return err
-			}
-			cr, done, err := a.credReader(cmd.Context())
+			cr, f, done, err := openReport[report.CredReader](cmd.Context(), a, &cff)
 			if err != nil {
 				return err
 			}
@@ -107,20 +84,6 @@ func newCredsCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// sessionReader returns the session reports of the daemon or of the store.
-func (a *app) sessionReader(ctx context.Context) (report.SessionReader, func(), error) {
-	rd, done, err := a.reader(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	sr, ok := rd.(report.SessionReader)
-	if !ok {
-		done()
-		return nil, nil, fmt.Errorf("this reader has no session reports")
-	}
-	return sr, done, nil
-}
-
 func newCredsSessionsCmd(a *app) *cobra.Command {
 	var ff filterFlags
 	var limit int
@@ -131,11 +94,7 @@ func newCredsSessionsCmd(a *app) *cobra.Command {
   darkscope creds sessions --since 24h --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := ff.filter(a.now())
-			if err != nil {
-				return err
-			}
-			sr, done, err := a.sessionReader(cmd.Context())
+			sr, f, done, err := openReport[report.SessionReader](cmd.Context(), a, &ff)
 			if err != nil {
 				return err
 			}
@@ -197,11 +156,7 @@ func newCredsTimelineCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("creds timeline: %q is not an address", args[0])
 			}
-			f, err := ff.filter(a.now())
-			if err != nil {
-				return err
-			}
-			sr, done, err := a.sessionReader(cmd.Context())
+			sr, f, done, err := openReport[report.SessionReader](cmd.Context(), a, &ff)
 			if err != nil {
 				return err
 			}

@@ -116,7 +116,7 @@ func newTopCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rd, f, done, err := a.filteredReader(cmd.Context(), &ff)
+			rd, f, done, err := openReport[report.Reader](cmd.Context(), a, &ff)
 			if err != nil {
 				return err
 			}
@@ -150,7 +150,7 @@ func newHistogramCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rd, f, done, err := a.filteredReader(cmd.Context(), &ff)
+			rd, f, done, err := openReport[report.Reader](cmd.Context(), a, &ff)
 			if err != nil {
 				return err
 			}
@@ -195,7 +195,7 @@ func newEventsCmd(a *app) *cobra.Command {
   darkscope events --port 445 --proto tcp --since 1h --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rd, f, done, err := a.filteredReader(cmd.Context(), &ff)
+			rd, f, done, err := openReport[report.Reader](cmd.Context(), a, &ff)
 			if err != nil {
 				return err
 			}

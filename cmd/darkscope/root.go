@@ -118,14 +118,25 @@ func (a *app) storeOptions(readOnly bool) store.Options {
 
 // reader returns the running daemon's API when one answers, else the store
 // opened read-only. close releases it.
-// filteredReader is reader for a report that takes the filter flags ff.
-func (a *app) filteredReader(ctx context.Context, ff *filterFlags) (report.Reader, report.Filter, func(), error) {
+// openReport parses the filter flags ff and opens the reports of kind R
+// (report.Reader, report.CredReader, report.SessionReader): the daemon's
+// API when one answers, else the store read-only.
+func openReport[R any](ctx context.Context, a *app, ff *filterFlags) (R, report.Filter, func(), error) {
+	var zero R
 	f, err := ff.filter(a.now())
 	if err != nil {
-		return nil, report.Filter{}, nil, err
+		return zero, f, nil, err
 	}
 	rd, done, err := a.reader(ctx)
-	return rd, f, done, err
+	if err != nil {
+		return zero, f, nil, err
+	}
+	r, ok := any(rd).(R)
+	if !ok {
+		done()
+		return zero, f, nil, fmt.Errorf("%T has no such report", rd)
+	}
+	return r, f, done, nil
 }
 
 func (a *app) reader(ctx context.Context) (rd report.Reader, close func(), err error) {
