@@ -452,29 +452,7 @@ func (r *Result) RawSig() string {
 		b.WriteString(strconv.Itoa(int(o.Win)))
 	}
 	b.WriteString("," + strconv.Itoa(int(o.Scale)) + ":")
-	for i := 0; i < int(o.LayoutLen); i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		switch k := o.Layout[i]; k {
-		case optEOL:
-			b.WriteString("eol+" + strconv.Itoa(int(o.EOLPad)))
-		case optNOP:
-			b.WriteString("nop")
-		case optMSS:
-			b.WriteString("mss")
-		case optWS:
-			b.WriteString("ws")
-		case optSACKOK:
-			b.WriteString("sok")
-		case optSACK:
-			b.WriteString("sack")
-		case optTS:
-			b.WriteString("ts")
-		default:
-			b.WriteString("?" + strconv.Itoa(int(k)))
-		}
-	}
+	writeLayout(&b, o.Layout[:o.LayoutLen], o.EOLPad)
 	b.WriteString(":" + o.Quirks.String() + ":")
 	if o.PayLen != 0 {
 		b.WriteByte('+')

@@ -530,13 +530,29 @@ func (s *Sig) String() string {
 		b.WriteString(strconv.Itoa(int(s.Scale)))
 	}
 	b.WriteByte(':')
-	for i, k := range s.Layout {
+	writeLayout(&b, s.Layout, s.EOLPad)
+	b.WriteString(":" + s.Quirks.String() + ":")
+	switch s.PayClass {
+	case -1:
+		b.WriteByte('*')
+	case 0:
+		b.WriteByte('0')
+	default:
+		b.WriteByte('+')
+	}
+	return b.String()
+}
+
+// writeLayout writes a TCP option layout as p0f prints it: "mss,nop,ws,..."
+// with eol+PAD for an end-of-list followed by pad bytes.
+func writeLayout(b *strings.Builder, layout []uint8, eolPad uint8) {
+	for i, k := range layout {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		switch k {
 		case optEOL:
-			b.WriteString("eol+" + strconv.Itoa(int(s.EOLPad)))
+			b.WriteString("eol+" + strconv.Itoa(int(eolPad)))
 		case optNOP:
 			b.WriteString("nop")
 		case optMSS:
@@ -553,14 +569,4 @@ func (s *Sig) String() string {
 			b.WriteString("?" + strconv.Itoa(int(k)))
 		}
 	}
-	b.WriteString(":" + s.Quirks.String() + ":")
-	switch s.PayClass {
-	case -1:
-		b.WriteByte('*')
-	case 0:
-		b.WriteByte('0')
-	default:
-		b.WriteByte('+')
-	}
-	return b.String()
 }
