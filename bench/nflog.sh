@@ -14,6 +14,17 @@
 # absent). Usage: bench/nflog.sh [SECONDS] (default 5). Env: GROUP (4299),
 # FLOODERS (hping3 processes, default 1), SKIP_ULOGD=1, DARKSCOPE=binary for the
 # whole-daemon row (default: make build, ./bin/darkscope).
+#
+# OVERLOAD=1 measures the whole daemon's loss accounting under a steady
+# overload instead: a rate-limited UDP generator (nflogbench -send, token
+# bucket, in the attacker namespace) first finds the daemon's loss-free rate
+# (the generator's top rate, then halving and bisecting, STEP seconds per try),
+# then offers twice that for SECONDS and reports nft = stored + lost by reason,
+# for the overload phase and for the whole run, after a sentinel. So that 2x
+# is reachable on a small machine, the daemon runs in a cgroup capped at
+# DAEMON_CPU CPUs (default 0.25; 0 = no cap: then 2x is only reachable when
+# the generator outruns the daemon, and the script says so). Env: STEP (3),
+# BISECT (3 refinement steps). Exits 1 when the equation does not hold.
 set -euo pipefail
 
 SECS=${1:-5}
@@ -91,6 +102,146 @@ flood() {
 # cpu_of PID: user+system seconds of a running process.
 cpu_of() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"; }
 field() { grep -o "\"$1\":[0-9.]*" "$2" | head -1 | cut -d: -f2; }
+
+if [ -n "${OVERLOAD:-}" ]; then
+	BIN=${DARKSCOPE:-}
+	if [ -z "$BIN" ]; then
+		make -s build
+		BIN=./bin/darkscope
+	fi
+	STEP=${STEP:-3}
+	BISECT=${BISECT:-3}
+	DAEMON_CPU=${DAEMON_CPU:-0.25}
+	# The daemon's cgroup: cgroup v2 (cpu.max) or v1 (cpu.cfs_quota_us).
+	CG=
+	if awk -v c="$DAEMON_CPU" 'BEGIN { exit !(c > 0) }'; then
+		quota=$(awk -v c="$DAEMON_CPU" 'BEGIN { printf "%d", c * 100000 }')
+		if [ -e /sys/fs/cgroup/cgroup.controllers ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+			CG=/sys/fs/cgroup/$TAG
+			mkdir "$CG"
+			echo "$quota 100000" >"$CG/cpu.max"
+		elif [ -d /sys/fs/cgroup/cpu ]; then
+			CG=/sys/fs/cgroup/cpu/$TAG
+			mkdir "$CG"
+			echo 100000 >"$CG/cpu.cfs_period_us"
+			echo "$quota" >"$CG/cpu.cfs_quota_us"
+		else
+			echo "no cgroup cpu controller: running the daemon uncapped" >&2
+		fi
+	fi
+	rmcg() { if [ -n "$CG" ]; then rmdir "$CG" 2>/dev/null || true; fi; }
+	trap 'cleanup; rmcg' EXIT INT TERM
+	sh -c 'if [ -n "$1" ]; then echo $$ >"$1/cgroup.procs"; fi; shift; exec "$@"' sh "$CG" \
+		ip netns exec "$S" "$BIN" run --nflog "$GROUP" --data "$TMP/data" --log-level warn 2>"$TMP/run.err" &
+	DS=$!
+	PIDS+=("$DS")
+	bound
+	sleep 1 # the API socket
+	# gen RATE SECS: offer RATE datagrams/s (0 = the generator's top rate);
+	# prints the generator's achieved rate.
+	gen() {
+		ip netns exec "$A" "$TMP/nflogbench" -send 10.99.98.1:9 -rate "$1" -count 100000000 -duration "${2}s" >"$TMP/gen.json" || return 1
+		field pps "$TMP/gen.json" | cut -d. -f1
+	}
+	# snap: "nft stored kernel_overrun queue_full other_lost received" now.
+	snap() {
+		"$BIN" stats --json --data "$TMP/data" >"$TMP/stats.json"
+		python3 -c '
+import json, sys
+src = [x for x in json.load(open(sys.argv[1]))["sources"] if x["source"] == "nflog:" + sys.argv[2]][0]
+lost = src["lost"]
+k, q = lost.get("kernel_overrun", 0), lost.get("queue_full", 0)
+print(sys.argv[3], src["stored"], k, q, sum(lost.values()) - k - q, src["received"])' "$TMP/stats.json" "$GROUP" "$(logged)"
+	}
+	# settle: send a sentinel (a loss at the very end shows in its sequence
+	# number) and wait until nft = stored + lost (the store has caught up);
+	# prints the snap.
+	settle() {
+		sleep 1
+		ip netns exec "$A" "$TMP/nflogbench" -send 10.99.98.1:7777 -rate 0 -count 1 -duration 1s >/dev/null
+		local i s
+		for i in $(seq 120); do
+			sleep 0.5
+			s=$(snap)
+			if echo "$s" | awk '{ exit !($1 == $2 + $3 + $4 + $5) }'; then
+				echo "$s"
+				return 0
+			fi
+		done
+		echo "$s"
+		echo "the store never caught up: nft stored kernel_overrun queue_full other received = $s" >&2
+		return 1
+	}
+	cpu_ds() { cpu_of "$DS"; } # sh exec'd ip, which exec'd the daemon
+	# try RATE: one step; sets TRY_PPS (achieved) and TRY_LOST (lost in it).
+	try() {
+		local a
+		TRY_PPS=$(gen "$1" "$STEP")
+		a=$(settle)
+		TRY_LOST=$(echo "$LAST $a" | awk '{ print ($9 + $10 + $11) - ($3 + $4 + $5) }')
+		LAST=$a
+		printf '%-8s target %9s/s  achieved %9s/s  lost %9s\n' try "$1" "$TRY_PPS" "$TRY_LOST"
+	}
+	LAST=$(settle)
+	echo "OVERLOAD: daemon capped at ${DAEMON_CPU} CPU (${CG:-no cgroup}); steps of ${STEP}s; nproc=$(nproc); load $(cut -d' ' -f1-3 /proc/loadavg)"
+	try 0
+	GMAX=$TRY_PPS
+	if [ "$TRY_LOST" -eq 0 ]; then
+		echo "the daemon is loss-free at the generator's top rate ($GMAX/s): 2x its loss-free rate is not reachable; lower DAEMON_CPU" >&2
+		exit 1
+	fi
+	hi=$GMAX
+	lo=0
+	r=$((GMAX / 2))
+	while [ "$r" -ge 1000 ]; do
+		try "$r"
+		if [ "$TRY_LOST" -eq 0 ]; then
+			lo=$r
+			break
+		fi
+		hi=$r
+		r=$((r / 2))
+	done
+	if [ "$lo" -eq 0 ]; then
+		echo "no loss-free rate >= 1000/s found" >&2
+		exit 1
+	fi
+	for _ in $(seq "$BISECT"); do
+		r=$(((lo + hi) / 2))
+		try "$r"
+		if [ "$TRY_LOST" -eq 0 ]; then lo=$r; else hi=$r; fi
+	done
+	RATE=$((2 * lo))
+	echo "loss-free rate: $lo/s (lossy at $hi/s); overload: 2x = $RATE/s for ${SECS}s"
+	b=$LAST
+	c0=$(cpu_ds)
+	got=$(gen "$RATE" "$SECS")
+	c1=$(cpu_ds)
+	a=$(settle)
+	awk -v g="$got" -v lo="$lo" 'BEGIN { printf "offered %d/s = %.2fx the loss-free rate%s\n", g, g / lo, (g < 1.8 * lo ? " (the generator fell short of 2x)" : "") }'
+	read -r n0 s0 k0 q0 o0 _ <<<"$b"
+	read -r n1 s1 k1 q1 o1 r1 <<<"$a"
+	printf '%-10s %12s %10s %10s %12s %12s %10s %10s %10s\n' phase offered_pps nft stored kern_overrun queue_full other_lost lost_pct cpu_s
+	awk -v p=overload -v got="$got" -v n=$((n1 - n0)) -v s=$((s1 - s0)) -v k=$((k1 - k0)) -v q=$((q1 - q0)) -v o=$((o1 - o0)) -v c0="$c0" -v c1="$c1" \
+		'BEGIN { printf "%-10s %12d %10d %10d %12d %12d %10d %9.1f%% %10.2f\n", p, got, n, s, k, q, o, (n ? 100 * (k + q + o) / n : 0), c1 - c0 }'
+	awk -v p=whole-run -v n="$n1" -v s="$s1" -v k="$k1" -v q="$q1" -v o="$o1" \
+		'BEGIN { printf "%-10s %12s %10d %10d %12d %12d %10d %9.1f%% %10s\n", p, "-", n, s, k, q, o, (n ? 100 * (k + q + o) / n : 0), "-" }'
+	ok=1
+	if [ $((n1 - n0)) -ne $((s1 - s0 + k1 - k0 + q1 - q0 + o1 - o0)) ] || [ "$n1" -ne $((s1 + k1 + q1 + o1)) ] || [ "$n1" -ne "$r1" ]; then
+		echo "EQUATION BROKEN: nft != stored + lost" >&2
+		ok=0
+	else
+		echo "equation holds: nft = received = stored + kernel_overrun + queue_full + other (overload phase and whole run)"
+	fi
+	if [ $((k1 - k0 + q1 - q0 + o1 - o0)) -eq 0 ]; then
+		echo "no loss during the overload: it was not one" >&2
+		ok=0
+	fi
+	kill -INT "$DS"
+	wait "$DS" || { cat "$TMP/run.err" >&2; exit 1; }
+	[ "$ok" -eq 1 ]
+	exit
+fi
 
 echo "flooding for ${SECS}s with $FLOODERS hping3 process(es); nproc=$(nproc)"
 printf '%-12s %12s %12s %10s %10s %10s %14s %14s\n' reader nft_logged stored lost gen_pps cpu_s stored_per_s per_cpu_s

@@ -3,6 +3,11 @@
 // namespace) with a sink that only counts, until SIGINT/SIGTERM or -duration,
 // then prints one JSON line with the source's counters and the process's
 // CPU time, so the script can report events per CPU-second.
+//
+// With -send HOST:PORT it is the traffic generator instead: a rate-limited
+// UDP sender (token bucket, sendmmsg batches) bounded by -count and
+// -duration, which prints one JSON line with what it sent. bench/nflog.sh
+// OVERLOAD=1 runs it in the attacker namespace to offer a known rate.
 package main
 
 import (
@@ -38,7 +43,17 @@ func main() {
 	threshold := flag.Uint("threshold", 0, "kernel queue threshold (0 = default)")
 	rcvbuf := flag.Int("rcvbuf", 0, "socket receive buffer bytes (0 = default)")
 	ready := flag.String("ready", "", "file to create once the group is bound")
+	sendTo := flag.String("send", "", "generator mode: send UDP datagrams to this IPv4 HOST:PORT")
+	rate := flag.Float64("rate", 0, "generator: datagrams per second (0 = as fast as possible)")
+	count := flag.Uint64("count", 1_000_000, "generator: datagrams at most")
 	flag.Parse()
+	if *sendTo != "" {
+		if err := generate(*sendTo, *rate, *count, *duration); err != nil {
+			fmt.Fprintln(os.Stderr, "nflogbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(uint16(*group), *netns, *duration, uint32(*copyRange), uint32(*threshold), *rcvbuf, *ready); err != nil {
 		fmt.Fprintln(os.Stderr, "nflogbench:", err)
 		os.Exit(1)

@@ -146,6 +146,7 @@ type options struct {
 	now     func() time.Time
 	ifname  func(index uint32) (string, error)
 	gate    <-chan struct{}
+	pace    func(packets int)
 }
 
 // WithRejects keeps rejected packets (their payload as hex) in r. Without
@@ -163,6 +164,12 @@ func withIfname(fn func(index uint32) (string, error)) Option {
 // withRecvGate makes Run wait, after binding, until gate is closed before
 // it reads anything (tests: let the socket overflow).
 func withRecvGate(gate <-chan struct{}) Option { return func(o *options) { o.gate = gate } }
+
+// withReadPace calls pace after every datagram read with the number of
+// packet messages it held, in the reading goroutine (tests: a pace that
+// sleeps caps how fast the reader takes packets off the socket, so a
+// steady overload is reachable with a modest sender).
+func withReadPace(pace func(packets int)) Option { return func(o *options) { o.pace = pace } }
 
 // NFLOG is the source of one netfilter log group.
 type NFLOG struct {

@@ -385,7 +385,10 @@ func (n *NFLOG) Run(ctx context.Context, out chan<- source.Batch) error {
 		if truncated {
 			r.warn("nflog datagram larger than the receive buffer: its tail is lost (counted from the sequence gap)")
 		}
-		r.datagram(buf[:nb], n.opts.now())
+		packets := r.datagram(buf[:nb], n.opts.now())
+		if n.opts.pace != nil {
+			n.opts.pace(packets)
+		}
 	}
 }
 
@@ -399,8 +402,9 @@ func (r *runState) warn(msg string) {
 	r.n.logger.Warn(msg, "source", r.n.name, "overruns", r.n.overruns.Load())
 }
 
-// datagram handles the netlink messages of one datagram.
-func (r *runState) datagram(b []byte, now time.Time) {
+// datagram handles the netlink messages of one datagram and returns how
+// many packet messages it held.
+func (r *runState) datagram(b []byte, now time.Time) (packets int) {
 	for len(b) >= nlmsgHdrLen {
 		l := int(binary.NativeEndian.Uint32(b[0:4]))
 		typ := binary.NativeEndian.Uint16(b[4:6])
@@ -411,6 +415,7 @@ func (r *runState) datagram(b []byte, now time.Time) {
 		switch typ {
 		case typePacket:
 			r.message(body, now)
+			packets++
 		case nlmsgError:
 			if len(body) >= 4 {
 				if code := int32(binary.NativeEndian.Uint32(body[0:4])); code != 0 {
@@ -426,6 +431,7 @@ func (r *runState) datagram(b []byte, now time.Time) {
 		b = b[al:]
 	}
 	r.commitCounts()
+	return packets
 }
 
 // message decodes one NFLOG packet message into the batch.

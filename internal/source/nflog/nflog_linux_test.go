@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
@@ -68,8 +67,6 @@ func (k *fakeKernel) done() bool {
 	defer k.mu.Unlock()
 	return len(k.steps) == 0
 }
-
-func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 type keptRejects struct {
 	mu sync.Mutex
@@ -337,5 +334,32 @@ func TestNewValidates(t *testing.T) {
 	if n.Name() != "nflog:3" || n.cfg.CopyRange != DefaultCopyRange || n.cfg.Threshold != DefaultThreshold ||
 		n.cfg.FlushTimeout != DefaultFlushTimeout || n.cfg.RcvBuf != DefaultRcvBuf || n.cfg.NLBufSize != DefaultNLBufSize || n.cfg.Sensor == "" {
 		t.Fatalf("defaults not applied: %+v", n.cfg)
+	}
+}
+
+// TestReadPace: the pace seam is called once per datagram read, with the
+// number of packet messages it held (not the NLMSG_DONE, not the packets a
+// sequence gap says were lost), and never for a failed receive.
+func TestReadPace(t *testing.T) {
+	pk, _ := capturedPackets(t)
+	msg := func(seq uint32) netlink.Message {
+		return tmsg{hwProto: 0x0800, seq: seq, payload: pk["udp"]}.message(3)
+	}
+	k := &fakeKernel{steps: []fakeStep{
+		{msgs: []netlink.Message{msg(0), msg(1), msg(2), {Header: netlink.Header{Type: netlink.Done}, Data: []byte{0, 0, 0, 3}}}},
+		{err: unix.ENOBUFS},
+		{msgs: []netlink.Message{msg(9)}}, // 3..8 lost
+	}}
+	var calls []int // Run calls pace in its own goroutine: read after Run returned
+	_, events, counters, err := runFake(t, k, Config{Group: 3, Sensor: "s"}, make(chan source.Batch, 8),
+		withReadPace(func(packets int) { calls = append(calls, packets) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]int{3, 1}, calls); d != "" {
+		t.Fatalf("pace calls (-want +got):\n%s", d)
+	}
+	if s := counters.Snapshot(); len(events) != 4 || s.Received != 10 || s.Lost[source.LostKernelOverrun] != 6 || !s.Balanced() {
+		t.Fatalf("events %d, counters %+v", len(events), s)
 	}
 }

@@ -2,12 +2,15 @@ package nflog
 
 import (
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/darkscope/darkscope/internal/decode"
 	"github.com/darkscope/darkscope/internal/event"
 )
+
+func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func testParser() *parser {
 	return &parser{
