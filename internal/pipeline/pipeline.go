@@ -154,7 +154,8 @@ type pending struct {
 
 func (p *Pipeline) newPending() *pending {
 	return &pending{
-		events:  make([]event.Event, 0, min(p.cfg.MaxBatch, 1<<18)),
+		// Room for the batch's alerts after its events (see flush).
+		events:  make([]event.Event, 0, min(p.cfg.MaxBatch, 1<<18)+alertRoom(p.cfg.MaxBatch)),
 		credits: map[*source.Counters]uint64{},
 		offs:    map[string]source.Offset{},
 	}
@@ -293,18 +294,26 @@ func (pd *pending) add(b source.Batch) {
 	source.ReleaseEvents(b.Events)
 }
 
-// flush commits a buffer: first the alerts the detect stage emitted for
-// it, in their own transaction, then its events with their offsets. An
-// alert is stamped with the end of a report interval the watermark has
-// passed, so its day is at most the buffer's latest and at least the
-// previous buffer's: alerts first keeps the days the store writes in
-// order, and it finishes (rollups, checkpoint) each day file once.
-// Appending the alerts to the events instead would grow a full buffer to
-// twice its size, and alerts of a day after the next day's events would
-// make the store regroup (copy) the batch by day; committing them after
-// the events would make it go back to a finished day.
+// alertRoom is the capacity a write buffer keeps after MaxBatch events for
+// the alerts the detect stage emits while it fills.
+func alertRoom(maxBatch int) int { return min(maxBatch, 1<<18) / 4 }
+
+// flush commits a buffer. Its alerts normally go after its events in the
+// buffer's spare capacity, so events, alerts and offsets are one Append
+// (one transaction per day): an alert is stamped with the end of a report
+// interval the watermark has passed, so its day is one the buffer (or the
+// previous one) wrote, and the store files it by day. Alerts that do not
+// fit (a burst of more than alertRoom) are committed first in their own
+// Append, which keeps the days the store writes in order; committing them
+// after the events could make it go back to a finished day.
 func (p *Pipeline) flush(ctx context.Context, pd *pending) error {
-	aerr := p.flushAlerts(ctx, pd.alerts)
+	var aerr error
+	npk := len(pd.events)
+	if len(pd.alerts) > 0 && len(pd.alerts) <= cap(pd.events)-len(pd.events) {
+		pd.events = append(pd.events, pd.alerts...)
+	} else {
+		aerr = p.flushAlerts(ctx, pd.alerts)
+	}
 	clear(pd.alerts)
 	pd.alerts = pd.alerts[:0]
 	if len(pd.events) == 0 && len(pd.offs) == 0 {
@@ -316,10 +325,11 @@ func (p *Pipeline) flush(ctx context.Context, pd *pending) error {
 	}
 	err := p.primary.Append(ctx, pd.events, offs)
 	if err != nil {
-		p.logger.Error("store write failed; events counted as lost", "events", len(pd.events), "err", err)
+		p.logger.Error("store write failed; events counted as lost", "events", npk, "alerts", len(pd.events)-npk, "err", err)
 		for c, n := range pd.credits {
 			c.AddLost(source.LostStoreError, n)
 		}
+		p.alertsLost.Add(uint64(len(pd.events) - npk))
 		err = fmt.Errorf("store append: %w", err)
 	} else {
 		p.writes.Add(1)
@@ -328,6 +338,7 @@ func (p *Pipeline) flush(ctx context.Context, pd *pending) error {
 		}
 		p.toSinks(ctx, pd.events)
 	}
+	clear(pd.events[npk:]) // drop the alerts' references
 	pd.events = pd.events[:0]
 	clear(pd.credits)
 	clear(pd.offs)

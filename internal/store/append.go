@@ -200,6 +200,7 @@ func (s *Store) appendDay(ctx context.Context, t time.Time, events []event.Event
 	d.events += uint64(len(events))
 	if p != nil {
 		d.refs = p.batch.lastRef
+		d.dict.commit(p.batch.newCtx)
 	}
 	s.offSeq += uint64(len(offs))
 	return nil
@@ -207,6 +208,9 @@ func (s *Store) appendDay(ctx context.Context, t time.Time, events []event.Event
 
 func (s *Store) appendTx(ctx context.Context, d *day, p *pendingInsert, count int, offs []source.Offset) error {
 	if p != nil {
+		if err := s.insertCtx(ctx, d.alias, p.batch.newCtx); err != nil {
+			return err
+		}
 		n, err := p.exec(ctx, s, d)
 		if err != nil {
 			return err
@@ -439,7 +443,7 @@ func (s *Store) buildRollups(ctx context.Context, d *day) (uint64, error) {
 		if _, err = tx.ExecContext(ctx, "DELETE FROM "+d.alias+"."+r.name); err != nil {
 			break
 		}
-		_, err = tx.ExecContext(ctx, fmt.Sprintf(r.fill, d.alias))
+		_, err = tx.ExecContext(ctx, fmt.Sprintf(r.fill, d.alias, d.from(r.ctx)))
 	}
 	if err == nil {
 		_, err = tx.ExecContext(ctx, "UPDATE "+d.alias+".rollup_state SET events = ?", n)

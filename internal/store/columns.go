@@ -28,6 +28,9 @@ type appendCol struct {
 	pack func(e *event.Event, buf []byte) []byte
 	// null, when set, reports the rows whose value is NULL.
 	null func(*event.Event) bool
+	// ctx marks the context number: the batch's ctx ids (ctxdict.go), not
+	// a field of the event.
+	ctx bool
 }
 
 func hi(a netip.Addr) uint64 {
@@ -60,16 +63,15 @@ func noDst(e *event.Event) bool   { return !e.Dst.IsValid() }
 func noBytes(e *event.Event) bool { return e.PayloadCap == 0 }
 
 // appendCols is what Append hands to DuckDB per event, in order (schema
-// version 3): the hot columns reports, rollups and filters read, typed, and
-// every rare field packed into one "rare" BLOB (see rare.go). packedColumns'
+// version 4): the hot columns reports, rollups and filters read, typed, the
+// number of the event's context (sensor, source, prefix, in_iface) in the
+// day's ctx table, and every rare field packed into one "rare" BLOB (see
+// rare.go). packedColumns'
 // expressions turn them into the stored columns.
 var appendCols = []appendCol{
 	{name: "time_ns", typ: duckdb.TYPE_BIGINT, i64: timeNS, null: noTime},
 	{name: "kind", typ: duckdb.TYPE_UTINYINT, u8: func(e *event.Event) uint8 { return uint8(e.Kind) }},
-	{name: "sensor", typ: duckdb.TYPE_VARCHAR, str: func(e *event.Event) string { return e.Sensor }},
-	{name: "source", typ: duckdb.TYPE_VARCHAR, str: func(e *event.Event) string { return e.Source }},
-	{name: "prefix", typ: duckdb.TYPE_VARCHAR, str: func(e *event.Event) string { return e.Prefix }},
-	{name: "in_iface", typ: duckdb.TYPE_VARCHAR, str: func(e *event.Event) string { return e.InIface }},
+	{name: "ctx", typ: duckdb.TYPE_UINTEGER, ctx: true},
 	{name: "ip_version", typ: duckdb.TYPE_UTINYINT, u8: func(e *event.Event) uint8 { return e.IPVersion }},
 	{name: "src_hi", typ: duckdb.TYPE_UBIGINT, u64: func(e *event.Event) uint64 { return hi(e.Src) }, null: noSrc},
 	{name: "src_lo", typ: duckdb.TYPE_UBIGINT, u64: func(e *event.Event) uint64 { return lo(e.Src) }, null: noSrc},

@@ -28,7 +28,7 @@ func (s *Store) authUnion(ctx context.Context, f Filter) (string, error) {
 	parts := make([]string, len(raw))
 	for i, d := range raw {
 		parts[i] = "SELECT time, sensor, src_addr, auth_kind, auth_session, auth_unanswered, username, secret, client_version, hassh FROM " +
-			d.alias + ".auth a JOIN " + d.alias + ".events e ON e.payload_ref = a.ref WHERE " + where(f)
+			d.alias + ".auth a JOIN " + d.from(true) + " e ON e.payload_ref = a.ref WHERE " + where(f)
 	}
 	return strings.Join(parts, " UNION ALL "), nil
 }

@@ -1,5 +1,3 @@
-//go:build !duckdb_arrow
-
 package store
 
 import (
@@ -14,10 +12,6 @@ import (
 
 	"github.com/darkscope/darkscope/internal/event"
 )
-
-// appendPath names the write path compiled in (without the duckdb_arrow
-// build tag): a DuckDB table function.
-const appendPath = "table-function"
 
 // The table-function write path: Append hands its events to a DuckDB table
 // function (registered once per Store) through the statement's context and
@@ -38,6 +32,7 @@ type batchSource struct {
 	pending *atomic.Pointer[pendingBatch]
 	events  []event.Event
 	refs    []uint32
+	ctx     []uint32
 	next    atomic.Int64
 	infos   []duckdb.ColumnInfo
 	withRef bool // the last column is payload_ref
@@ -47,9 +42,9 @@ type batchSource struct {
 func (b *batchSource) ColumnInfos() []duckdb.ColumnInfo     { return b.infos }
 func (b *batchSource) Cardinality() *duckdb.CardinalityInfo { return nil }
 func (b *batchSource) Init() duckdb.ParallelTableSourceInfo {
-	b.events, b.refs = nil, nil
+	b.events, b.refs, b.ctx = nil, nil, nil
 	if p := b.pending.Load(); p != nil {
-		b.events, b.refs = p.events, p.refs
+		b.events, b.refs, b.ctx = p.events, p.refs, p.ctx
 	}
 	b.next.Store(0)
 	return duckdb.ParallelTableSourceInfo{MaxThreads: b.threads}
@@ -71,6 +66,15 @@ func (b *batchSource) FillChunk(local any, ch duckdb.DataChunk) error {
 	end = min(end, int64(len(b.events)))
 	evs := b.events[start:end]
 	for c := range appendCols {
+		if appendCols[c].ctx {
+			ids := b.ctx[start:end]
+			for r := range ids {
+				if err := duckdb.SetChunkValue(ch, c, r, ids[r]); err != nil {
+					return fmt.Errorf("append column ctx: %w", err)
+				}
+			}
+			continue
+		}
 		if err := fillColumn(ch, c, &appendCols[c], evs, st); err != nil {
 			return fmt.Errorf("append column %s: %w", appendCols[c].name, err)
 		}
@@ -203,6 +207,8 @@ type pendingInsert struct {
 // functions return. The caller holds s.mu (one Append at a time).
 func (s *Store) prepareInsert(_ context.Context, d *day, events []event.Event) (*pendingInsert, error) {
 	b := makeBatch(d, events)
+	s.ctxBuf, b.newCtx = d.dict.number(events, s.ctxBuf[:0])
+	b.ctx = s.ctxBuf
 	s.pending.Store(b)
 	return &pendingInsert{s: s, batch: b}, nil
 }

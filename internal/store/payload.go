@@ -198,6 +198,8 @@ type payloadRow struct {
 // pendingBatch is the batch Append is inserting into one day file.
 type pendingBatch struct {
 	events  []event.Event
+	ctx     []uint32 // per event: its ctx id (ctxdict.go)
+	newCtx  []ctxRow // ctx rows the day's table lacks, stored with the batch
 	refs    []uint32 // per event: its payload_ref, 0 for none; nil when no event has a payload
 	auth    []payloadRow
 	alerts  []payloadRow

@@ -370,11 +370,11 @@ func (s *Store) Top(ctx context.Context, dim Dimension, f Filter, limit int) ([]
 	for _, p := range rolled {
 		parts = append(parts, "SELECT "+spec.keys+", events AS n, first AS f, last AS l FROM "+p.d.alias+"."+spec.roll)
 		if p.delta {
-			parts = append(parts, "SELECT "+spec.keys+", count(*) AS n, min(time) AS f, max(time) AS l FROM "+p.d.alias+".events WHERE "+packetsOnly+" AND "+deltaSQL(p.d.alias)+" GROUP BY ALL")
+			parts = append(parts, "SELECT "+spec.keys+", count(*) AS n, min(time) AS f, max(time) AS l FROM "+p.d.from(dim == Sensors)+" WHERE "+packetsOnly+" AND "+deltaSQL(p.d.alias)+" GROUP BY ALL")
 		}
 	}
 	for _, d := range raw {
-		parts = append(parts, "SELECT "+spec.keys+", count(*) AS n, min(time) AS f, max(time) AS l FROM "+d.alias+".events WHERE "+packetsOnly+" AND "+where(f)+" GROUP BY ALL")
+		parts = append(parts, "SELECT "+spec.keys+", count(*) AS n, min(time) AS f, max(time) AS l FROM "+d.from(dim == Sensors || f.Sensor != "")+" WHERE "+packetsOnly+" AND "+where(f)+" GROUP BY ALL")
 	}
 	if len(parts) == 0 {
 		return []TopRow{}, nil
@@ -480,13 +480,13 @@ func (s *Store) Histogram(ctx context.Context, width time.Duration, f Filter) ([
 		if overlaps(f, p.d) {
 			parts = append(parts, "SELECT minute AS m, events AS n FROM "+p.d.alias+".roll_minute WHERE "+mcond)
 			if p.delta {
-				parts = append(parts, "SELECT date_trunc('minute', time) AS m, count(*) AS n FROM "+p.d.alias+".events WHERE "+packetsOnly+" AND "+deltaSQL(p.d.alias)+" AND "+where(f)+" GROUP BY ALL")
+				parts = append(parts, "SELECT date_trunc('minute', time) AS m, count(*) AS n FROM "+p.d.from(f.Sensor != "")+" WHERE "+packetsOnly+" AND "+deltaSQL(p.d.alias)+" AND "+where(f)+" GROUP BY ALL")
 			}
 		}
 	}
 	for _, d := range raw {
 		if overlaps(f, d) {
-			parts = append(parts, "SELECT date_trunc('minute', time) AS m, count(*) AS n FROM "+d.alias+".events WHERE "+packetsOnly+" AND "+where(f)+" GROUP BY ALL")
+			parts = append(parts, "SELECT date_trunc('minute', time) AS m, count(*) AS n FROM "+d.from(f.Sensor != "")+" WHERE "+packetsOnly+" AND "+where(f)+" GROUP BY ALL")
 		}
 	}
 	if len(parts) == 0 {

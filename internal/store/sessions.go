@@ -38,7 +38,7 @@ func (s *Store) authRows(ctx context.Context, f Filter) (string, error) {
 	}
 	parts := make([]string, 0, len(raw))
 	for _, d := range raw {
-		parts = append(parts, "SELECT "+authRowCols+" FROM "+d.alias+".auth a JOIN "+d.alias+".events e ON e.payload_ref = a.ref WHERE "+where(f))
+		parts = append(parts, "SELECT "+authRowCols+" FROM "+d.alias+".auth a JOIN "+d.from(true)+" e ON e.payload_ref = a.ref WHERE "+where(f))
 	}
 	return strings.Join(parts, " UNION ALL "), nil
 }
@@ -154,7 +154,7 @@ func (s *Store) darknet(ctx context.Context, f Filter) (report.Darknet, error) {
 	}
 	parts := make([]string, len(raw))
 	for i, day := range raw {
-		parts[i] = "SELECT proto, dst_port, time FROM " + day.alias + ".events WHERE " + packetsOnly + " AND " + where(f)
+		parts[i] = "SELECT proto, dst_port, time FROM " + day.from(f.Sensor != "") + " WHERE " + packetsOnly + " AND " + where(f)
 	}
 	q := `SELECT proto, CASE WHEN proto IN (6, 17, 132, 136) THEN coalesce(dst_port, 0) ELSE 0 END AS port,
 		count(*), epoch_ns(min(time)), epoch_ns(max(time))
@@ -205,7 +205,7 @@ func (s *Store) scans(ctx context.Context, src netip.Addr, f Filter) ([]report.S
 	}
 	parts := make([]string, len(raw))
 	for i, d := range raw {
-		parts[i] = "SELECT time, alert FROM " + d.alias + ".alerts l JOIN " + d.alias + ".events e ON e.payload_ref = l.ref WHERE kind = 1 AND " + where(af)
+		parts[i] = "SELECT time, alert FROM " + d.alias + ".alerts l JOIN " + d.from(af.Sensor != "") + " e ON e.payload_ref = l.ref WHERE kind = 1 AND " + where(af)
 	}
 	rows, err := s.db.QueryContext(ctx, "SELECT epoch_ns(time), alert FROM ("+strings.Join(parts, " UNION ALL ")+") ORDER BY time")
 	if err != nil {

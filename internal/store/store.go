@@ -66,10 +66,11 @@ type day struct {
 	start  time.Time // 00:00 UTC
 	alias  string    // dYYYYMMDD
 	path   string
-	events uint64 // rows in events
-	rolled uint64 // rows covered by the rollup tables (== events when fresh)
-	refs   uint32 // highest payload_ref stored (see payload.go)
-	packed bool   // events in the packed layout (schema version 3, rare.go); else the version-2 columns
+	events uint64  // rows in events
+	rolled uint64  // rows covered by the rollup tables (== events when fresh)
+	refs   uint32  // highest payload_ref stored (see payload.go)
+	packed bool    // events in the packed layout (schema version 4, rare.go); else the version-2 columns
+	dict   ctxDict // its ctx table (writable stores)
 }
 
 func (d *day) fresh() bool { return d.rolled == d.events }
@@ -112,6 +113,8 @@ type Store struct {
 	// runs and regroupBuf are Append's reusable split of a batch by day.
 	runs       []dayRun
 	regroupBuf []event.Event
+	// ctxBuf is the ctx ids of the batch being appended (reused).
+	ctxBuf []uint32
 }
 
 // walCheckpoint is the writer's checkpoint_threshold.
@@ -279,7 +282,7 @@ func (s *Store) open(ctx context.Context) error {
 	if err := s.loadAllDays(ctx); err != nil {
 		return err
 	}
-	s.log.Debug("store opened", "dir", s.dir, "read_only", s.opts.ReadOnly, "days", len(s.days), "append_path", appendPath)
+	s.log.Debug("store opened", "dir", s.dir, "read_only", s.opts.ReadOnly, "days", len(s.days))
 	if !s.opts.ReadOnly {
 		if s.wconn, err = s.db.Conn(ctx); err != nil {
 			return fmt.Errorf("open writer connection: %w", err)
@@ -347,6 +350,11 @@ func (s *Store) attachDay(ctx context.Context, t time.Time) (*day, error) {
 		return nil, err
 	}
 	d.packed = packed
+	if !s.opts.ReadOnly {
+		if err := d.dict.load(ctx, s, d.alias); err != nil {
+			return nil, err
+		}
+	}
 	var n, r uint64
 	var refs uint32
 	if err := s.db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM "+d.alias+".events), (SELECT events FROM "+d.alias+".rollup_state), "+
