@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/darkscope
 # Debian packages the tests and the demo use.
-DEB_PKGS := nftables iptables iproute2 tcpdump tshark hping3 nmap masscan zmap ulogd2 ulogd2-json \
+DEB_PKGS := nftables iptables ipset iproute2 tcpdump tshark hping3 nmap masscan zmap ulogd2 ulogd2-json \
             psad p0f fwlogwatch bsdutils gzip procps python3 python3-paramiko curl time iputils-ping \
             netcat-openbsd openssh-client openssh-server sshpass hydra medusa \
             python3-aiosmtpd dnsmasq-base

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,9 +18,32 @@ func newBlockCmd(a *app) *cobra.Command { return newSetCmd(a, firewall.Block) }
 
 func newRedirectCmd(a *app) *cobra.Command { return newSetCmd(a, firewall.Redirect) }
 
-// setEnv opens the kernel sets of the current network namespace and the
-// respond state file of the data directory.
-func (a *app) setEnv(netns string) (*firewall.Sets, *respond.StateFile, func(), error) {
+// kernelSets is what the set commands need of a firewall variant's
+// run-time sets: *firewall.Sets (nft) or *firewall.Ipsets (iptables).
+type kernelSets interface {
+	respond.SetManager
+	Close() error
+}
+
+// openKernelSets opens the run-time sets of a firewall variant (nft or
+// iptables) in the current network namespace or the named one.
+func (a *app) openKernelSets(variant, netns string) (kernelSets, error) {
+	var opts []firewall.SetsOption
+	if netns != "" {
+		opts = append(opts, firewall.WithSetsNetNS(filepath.Join("/var/run/netns", netns)))
+	}
+	switch variant {
+	case variantNft:
+		return firewall.NewSets(a.logger, opts...)
+	case variantIptables:
+		return firewall.NewIpsets(a.logger, opts...)
+	}
+	return nil, fmt.Errorf("--variant %q: want %s or %s", variant, variantNft, variantIptables)
+}
+
+// setEnv opens the kernel sets of the variant in the current network
+// namespace (or netns) and the respond state file of the data directory.
+func (a *app) setEnv(variant, netns string) (kernelSets, *respond.StateFile, func(), error) {
 	if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil {
 		return nil, nil, nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -27,11 +51,10 @@ func (a *app) setEnv(netns string) (*firewall.Sets, *respond.StateFile, func(), 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	var opts []firewall.SetsOption
-	if netns != "" {
-		opts = append(opts, firewall.WithSetsNetNS(filepath.Join("/var/run/netns", netns)))
+	if variant == "" {
+		variant = a.cfg.Rules.Variant
 	}
-	sets, err := firewall.NewSets(a.logger, opts...)
+	sets, err := a.openKernelSets(variant, netns)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -41,7 +64,7 @@ func (a *app) setEnv(netns string) (*firewall.Sets, *respond.StateFile, func(), 
 // newSetCmd builds `darkscope block` or `darkscope redirect`.
 func newSetCmd(a *app, kind firewall.SetKind) *cobra.Command {
 	name := kind.String()
-	var what, setNames, netns string
+	var what, setNames, netns, variant string
 	switch kind {
 	case firewall.Block:
 		what, setNames = "dropped by the kernel", firewall.SetBlock4+"/"+firewall.SetBlock6
@@ -55,17 +78,21 @@ func newSetCmd(a *app, kind firewall.SetKind) *cobra.Command {
 %s in table inet darkscope. The commands act on the kernel directly (with
 or without the daemon running) and record what they do in the respond state file of
 the data directory, so that a restarted daemon puts back a lost element with the time
-it had left. Needs root (CAP_NET_ADMIN) and the table: darkscope rules --apply.`, what, setNames),
+it had left. Needs root (CAP_NET_ADMIN) and the table: darkscope rules --apply.
+With --variant iptables they act on the ipsets darkscope-%s instead (created by
+darkscope rules --variant iptables --apply); ipset keeps only the time left of an element,
+in whole seconds, so TIMEOUT shows that too.`, what, setNames, strings.ReplaceAll(setNames, "/", "/darkscope-")),
 	}
 
 	cmd.PersistentFlags().StringVar(&netns, "netns", "", "act in this network namespace (ip netns NAME) instead of the current one")
+	cmd.PersistentFlags().StringVar(&variant, "variant", "", "firewall variant whose sets to use: nft (table inet darkscope) or iptables (ipsets darkscope-*) (default: rules.variant of the config, nft)")
 
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the elements with their remaining time and the reason darkscope recorded",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sets, st, done, err := a.setEnv(netns)
+			sets, st, done, err := a.setEnv(variant, netns)
 			if err != nil {
 				return err
 			}
@@ -111,7 +138,7 @@ it had left. Needs root (CAP_NET_ADMIN) and the table: darkscope rules --apply.`
 			if timeout < 0 {
 				return fmt.Errorf("--timeout %s: want 0 (none) or more", timeout)
 			}
-			sets, st, done, err := a.setEnv(netns)
+			sets, st, done, err := a.setEnv(variant, netns)
 			if err != nil {
 				return err
 			}
@@ -135,7 +162,7 @@ it had left. Needs root (CAP_NET_ADMIN) and the table: darkscope rules --apply.`
 			if err != nil {
 				return fmt.Errorf("%s del %q: %w", name, args[0], err)
 			}
-			sets, st, done, err := a.setEnv(netns)
+			sets, st, done, err := a.setEnv(variant, netns)
 			if err != nil {
 				return err
 			}
@@ -162,7 +189,7 @@ first), with no comments: the format border firewalls and ipset/nft scripts read
 				if format != "plain" {
 					return fmt.Errorf("--format %q: only plain is supported", format)
 				}
-				sets, _, done, err := a.setEnv(netns)
+				sets, _, done, err := a.setEnv(variant, netns)
 				if err != nil {
 					return err
 				}

@@ -18,7 +18,7 @@ import (
 // kernel sets (nil when nothing needs them) and the responder (nil when
 // auto-block and native redirect are both off).
 type responseParts struct {
-	sets *firewall.Sets
+	sets kernelSets // *firewall.Sets (nft) or *firewall.Ipsets (rules.variant iptables)
 	resp *respond.Responder
 }
 
@@ -47,7 +47,7 @@ func (a *app) openResponse(ctx context.Context, imports bool) (*responseParts, e
 	if !active && !a.cfg.Sources.Eve.Enabled() {
 		return parts, nil
 	}
-	sets, err := firewall.NewSets(a.logger)
+	sets, err := a.openKernelSets(a.cfg.Rules.Variant, "")
 	if err != nil {
 		return nil, fmt.Errorf("respond: %w", err)
 	}

@@ -153,6 +153,10 @@ type RulesConfig struct {
 	Group        uint16   `yaml:"group"`
 	Notrack      bool     `yaml:"notrack"`
 	HoneypotPort uint16   `yaml:"honeypot_port"`
+	// Variant is the firewall darkscope's rules and sets live in: "nft"
+	// (table inet darkscope) or "iptables" (DARKSCOPE-* chains and
+	// darkscope-* ipsets, for hosts without nftables).
+	Variant string `yaml:"variant"`
 }
 
 // Default returns the configuration used when no file exists.
@@ -163,7 +167,7 @@ func Default() Config {
 		LogLevel: "info",
 		Store:    StoreConfig{MemoryLimit: "1GB", Threads: 2},
 		Pipeline: PipelineConfig{QueueBatches: 256, FlushInterval: 500 * time.Millisecond, MaxBatch: 65536},
-		Rules:    RulesConfig{Mode: "darknet", Group: 5, HoneypotPort: 2222},
+		Rules:    RulesConfig{Mode: "darknet", Group: 5, HoneypotPort: 2222, Variant: "nft"},
 		Detect:   DetectConfig{Enabled: true, P0f: "/etc/p0f/p0f.fp", CheckpointInterval: time.Minute, Engine: detect.DefaultConfig()},
 		Respond:  respond.DefaultConfig(),
 	}
@@ -285,6 +289,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Store.Threads < 0 {
 		errs = append(errs, errors.New("store.threads: must be >= 0"))
+	}
+	switch c.Rules.Variant {
+	case "nft", "iptables":
+	default:
+		errs = append(errs, fmt.Errorf("rules.variant: %q is not nft or iptables", c.Rules.Variant))
 	}
 	if c.Pipeline.QueueBatches <= 0 {
 		errs = append(errs, errors.New("pipeline.queue_batches: must be > 0"))

@@ -612,67 +612,6 @@ func TestHostModeLogsClosedPortsAndInvalid(t *testing.T) {
 	}
 }
 
-// TestIptablesRestore loads the iptables variant of every golden config
-// with iptables-restore --test and then for real (--noflush) in a
-// namespace that already has a rule of its own, which must survive; in
-// darknet mode real packets hit the NFLOG rules.
-func TestIptablesRestore(t *testing.T) {
-	nstest.Require(t, "iptables-restore", "ip6tables-restore", "iptables-save", "hping3")
-	for _, tc := range goldenConfigs {
-		t.Run(tc.name, func(t *testing.T) {
-			l := newLab(t)
-			s := l.sensor
-			s.MustRun("iptables", "-t", "raw", "-A", "PREROUTING", "-s", "10.99.9.9", "-j", "ACCEPT")
-			s.MustRun("ip6tables", "-t", "raw", "-A", "PREROUTING", "-s", "fd99:9::9", "-j", "ACCEPT")
-			v4, v6, err := IptablesScript(tc.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, f := range []struct{ tool, script, own string }{
-				{"iptables", v4, "-A PREROUTING -s 10.99.9.9/32 -j ACCEPT"},
-				{"ip6tables", v6, "-A PREROUTING -s fd99:9::9/128 -j ACCEPT"},
-			} {
-				for _, args := range [][]string{{"--test", "--noflush"}, {"--noflush"}} {
-					cmd := s.Command(ctx(t), append([]string{f.tool + "-restore"}, args...)...)
-					cmd.Stdin = strings.NewReader(f.script)
-					if out, err := cmd.CombinedOutput(); err != nil {
-						t.Fatalf("%s-restore %v: %v: %s\n%s", f.tool, args, err, out, f.script)
-					}
-				}
-				saved := s.MustRun(f.tool+"-save", "-t", "raw")
-				if !strings.Contains(saved, f.own) {
-					t.Errorf("%s: own rule %q lost:\n%s", f.tool, f.own, saved)
-				}
-				// Every -A line of the script reads back verbatim from the kernel.
-				all := s.MustRun(f.tool + "-save")
-				missing := 0
-				for line := range strings.SplitSeq(f.script, "\n") {
-					if strings.HasPrefix(line, "-A ") && !strings.Contains(all, line+"\n") {
-						t.Errorf("%s: rule not read back: %s", f.tool, line)
-						missing++
-					}
-				}
-				if missing > 0 {
-					t.Logf("%s-save:\n%s", f.tool, all)
-				}
-			}
-			if tc.name == "host" {
-				l.iptablesHostTraffic(t)
-				return
-			}
-			if len(tc.cfg.Dark) == 0 || tc.cfg.Iface != "" || tc.cfg.LogText {
-				return
-			}
-			// Real packets: 3 UDP datagrams to a dark address hit the NFLOG rule.
-			l.attack(t, "timeout", "30", "hping3", "-q", "-2", "-c", "3", "-i", "u20000", "-p", "53", "10.99.200.7")
-			out := s.MustRun("iptables", "-t", "raw", "-L", IptChainLog, "-v", "-x", "-n")
-			if !regexp.MustCompile(`(?m)^\s+3\s+\d+\s+NFLOG\s.*10\.99\.200\.0/24`).MatchString(out) {
-				t.Errorf("NFLOG rule did not count 3 packets:\n%s", out)
-			}
-		})
-	}
-}
-
 // TestLogTextToKmsg: with LogText the same rules print kernel LOG lines
 // (flags all: MAC header, TCP sequence and options) that reach /dev/kmsg,
 // one per packet, as the log rule counter counts. A LOG rule inside a
@@ -777,26 +716,6 @@ func BenchmarkApply(b *testing.B) {
 	out := s.MustRun("nft", "list", "set", "inet", "darkscope", "block4")
 	if got := strings.Count(out, " timeout 1h"); got != n {
 		b.Fatalf("block4 holds %d elements after %d applies, want %d", got, applies, n)
-	}
-}
-
-// iptablesHostTraffic: with the host-mode iptables rules loaded, an nmap
-// SYN scan of ports 8079-8081 with a listener on 8080 is counted by the
-// closed-port rule twice (8079, 8081), for IPv4 and IPv6.
-func (l *lab) iptablesHostTraffic(t *testing.T) {
-	nstest.Require(t, "nmap", "python3", "timeout")
-	listen(t, l.sensor, 8080)
-	closed := regexp.MustCompile(`(?m)^\s*(\d+)\s+\d+\s+NFLOG\s.*/\* log closed port \*/`)
-	for _, f := range []struct{ tool, dst string }{{"iptables", sensor4}, {"ip6tables", sensor6}} {
-		args := []string{"timeout", "30", "nmap", "-n", "-Pn", "-sS", "-p", "8079-8081", "--max-retries", "0", f.dst}
-		if f.tool == "ip6tables" {
-			args = append(args[:3], append([]string{"-6"}, args[3:]...)...)
-		}
-		l.attack(t, args...)
-		out := l.sensor.MustRun(f.tool, "-t", "mangle", "-L", IptChainHost, "-v", "-x", "-n")
-		if m := closed.FindStringSubmatch(out); m == nil || m[1] != "2" {
-			t.Errorf("%s: closed-port rule counted %v, want 2 (8079, 8081; 8080 listens):\n%s", f.tool, m, out)
-		}
 	}
 }
 
