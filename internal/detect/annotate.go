@@ -9,12 +9,12 @@ import (
 	"github.com/darkscope/darkscope/internal/event"
 )
 
-// toolLevels are danger levels a tool fingerprint alone implies, like a
-// signature's level: a Mirai-family probe (TCP seq == destination address)
-// comes from an infected device spreading the worm, whatever the packet
-// count (psad's signature default level, 2). Scanners such as nmap, masscan
-// or zmap get their level from their packets as psad does.
-var toolLevels = map[string]event.DangerLevel{tool.NameMirai: 2}
+// toolLevelMirai is the danger level a tool fingerprint alone implies, like
+// a signature's level: a Mirai-family probe (TCP seq == destination
+// address) comes from an infected device spreading the worm, whatever the
+// packet count (psad's signature default level, 2). Scanners such as nmap,
+// masscan or zmap get their level from their packets as psad does.
+const toolLevelMirai event.DangerLevel = 2
 
 // Annotators joins the per-packet knowledge the engine does not compute
 // itself: signature hits (raise the danger level), the passive OS label of
@@ -51,28 +51,35 @@ func (a *Annotators) Annotate(e *event.Event, v *SourceView) {
 	if a.Tools != nil {
 		// The evidence strings are built only when the verdict changes
 		// (here) or is read (ToolVerdict), not for every packet.
-		name, conf, benign, ok := a.Tools.ObserveIdentify(e)
+		// The per-source state lives in the engine's record of the
+		// source (no lookup of its own, expired with the source).
+		st := v.ToolState(tool.Counts(e))
+		name, conf, benign, ok, same := a.Tools.ObserveIdentifyState(st, e)
 		if !ok {
 			return
 		}
-		if cur, ok := v.Tool(); !ok || cur.Name != name || cur.Confidence != conf {
-			if t, ok := a.Tools.Verdict(e.Src); ok {
-				v.SetTool(event.Tool{Name: t.Name, Confidence: t.Confidence, Evidence: t.Evidence})
+		// The recorded tool changes only here (and in refreshTool, to the
+		// same answer), so an unchanged answer needs no comparison with it.
+		if !same {
+			if cur, ok := v.Tool(); !ok || cur.Name != name || cur.Confidence != conf {
+				if t, ok := a.Tools.VerdictState(st, e.Src); ok {
+					v.SetTool(event.Tool{Name: t.Name, Confidence: t.Confidence, Evidence: t.Evidence})
+				}
 			}
 		}
-		if lv := toolLevels[name]; lv > 0 && benign == "" {
-			v.RaiseLevel(lv)
+		if name == tool.NameMirai && benign == "" {
+			v.RaiseLevel(toolLevelMirai)
 		}
 	}
 }
 
 // ToolVerdict implements ToolSource: the current scanner-tool verdict of
-// src, with its evidence.
-func (a *Annotators) ToolVerdict(src netip.Addr) (event.Tool, bool) {
+// src from its state st (nil: none), with its evidence.
+func (a *Annotators) ToolVerdict(src netip.Addr, st *tool.State) (event.Tool, bool) {
 	if a.Tools == nil {
 		return event.Tool{}, false
 	}
-	t, ok := a.Tools.Verdict(src)
+	t, ok := a.Tools.VerdictState(st, src)
 	if !ok {
 		return event.Tool{}, false
 	}

@@ -130,7 +130,7 @@ func (g *Engine) NeverBlock(a netip.Addr) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	k := addrKey(a)
-	if i, ok := g.addrs[k]; ok {
+	if i, ok := g.find(k[0], k[1], false); ok {
 		return isBackscatter(g.at(i))
 	}
 	_, ok := g.victims[k]
@@ -142,7 +142,7 @@ func (g *Engine) NeverBlock(a netip.Addr) bool {
 // kernel sends when our SYN-ACKs reach its raw SYN scan (nmap -sS, -O)
 // make no victim of it.
 func (g *Engine) scanner(k [2]uint64) bool {
-	i, ok := g.addrs[k]
+	i, ok := g.find(k[0], k[1], false)
 	return ok && !isBackscatter(g.at(i))
 }
 

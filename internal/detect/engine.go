@@ -21,6 +21,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/darkscope/darkscope/internal/enrich/tool"
 	"github.com/darkscope/darkscope/internal/event"
 )
 
@@ -46,11 +47,12 @@ type Annotator interface {
 // or confidence changes, so the evidence it recorded (counts such as
 // "40/40 SYNs") may be older than the source's latest packets. Before the
 // engine reports a source's tool (verdicts, alerts, explain, save) it asks
-// ToolVerdict for the current one; an address the annotator no longer
-// tracks (false) keeps what was recorded. IPv6 /64 aggregates keep the
-// tool recorded from their addresses' packets.
+// ToolVerdict for the current one, passing the scanner-tool state the
+// engine keeps for the address (SourceView.ToolState; nil if none); false
+// keeps what was recorded. IPv6 /64 aggregates keep the tool recorded from
+// their addresses' packets.
 type ToolSource interface {
-	ToolVerdict(src netip.Addr) (event.Tool, bool)
+	ToolVerdict(src netip.Addr, st *tool.State) (event.Tool, bool)
 }
 
 // Option configures an Engine.
@@ -171,9 +173,10 @@ type srcExtra struct {
 
 // srcState is everything kept about one source.
 //
-// Memory bound per source: 160 bytes fixed (pinned by TestStateSizes) plus
-// ≈35 bytes of index map entry; a typical darknet source (one destination,
-// one port) adds 24 + 96 bytes. At most it adds MaxDstRecords × 20 bytes of
+// Memory bound per source: 256 bytes fixed (pinned by TestStateSizes), 16-32
+// bytes of index entry and, for an address that sent a SYN or UDP probe, a
+// 120-byte tool.State; a typical darknet source (one destination, one port)
+// adds nothing: its record and port are inline. At most it adds MaxDstRecords × 20 bytes of
 // destination records, 4 KiB of exact host hashes or a 1 KiB sketch, a
 // 208-byte srcExtra, 32 signature names, and per transport protocol two port
 // sets of at most 8 KiB each. All variable parts together are capped by
@@ -194,11 +197,19 @@ type srcState struct {
 	protos                 [4]uint8
 	flagc                  [6]uint8
 	lastDst                uint16
-	origin                 uint16 // index into Engine.origins of the latest packet's origin (0 = live)
-	vb                     uint32 // variable bytes accounted to this source
-	dsts                   []dstRec
-	ports                  []protoPorts
+	origin                 uint16       // index into Engine.origins of the latest packet's origin (0 = live)
+	tool                   int32        // 1 + slot in Engine.tools of the scanner-tool state (0: none)
+	vb                     uint32       // variable bytes accounted to this source
+	dsts                   []dstRec     // dst0[:1:1] while one record; on the heap beyond
+	ports                  []protoPorts // port0[:1:1] while one protocol; on the heap beyond
 	x                      *srcExtra
+	// Inline room for the first destination record and the first
+	// protocol's port sets: a typical darknet source (one destination,
+	// one protocol) then allocates only its two small port arrays.
+	// srcState values are never copied (they stay in their chunk), so
+	// dsts and ports may point into them.
+	dst0  [1]dstRec
+	port0 [1]protoPorts
 }
 
 const chunkBits = 12
@@ -221,14 +232,21 @@ type Engine struct {
 	lastIdx uint16
 	lastOK  bool
 
-	addrs  map[[2]uint64]int32 // address → slot
-	aggs   map[uint64]int32    // IPv6 /64 → slot
+	idx    []uint64 // source key → slot (index.go)
+	idxN   int      // entries in idx
 	chunks [][]srcState
 	free   []int32
 	used   int
 	head   int32 // most recently observed
 	tail   int32 // least recently observed
 	dirty  []int32
+
+	// Scanner-tool states (tool.State, no pointers: the GC never scans
+	// them), one per address that sent a probe tool.Counts takes, in
+	// chunks like the sources; they live and expire with their source.
+	tools    [][]tool.State
+	toolFree []int32
+	toolUsed int
 
 	victims map[[2]uint64]*victim
 
@@ -244,6 +262,7 @@ type Engine struct {
 type Stats struct {
 	Observed       uint64 // packet events taken
 	Sources        int    // tracked sources (addresses and aggregates)
+	ToolStates     int    // scanner-tool states held (addresses that sent a SYN or UDP probe)
 	Victims        int    // tracked backscatter victims
 	StateBytes     int64  // variable-size state held
 	Alerts         uint64 // alerts emitted
@@ -264,8 +283,6 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Engine, error) {
 	g := &Engine{
 		cfg:     cfg,
 		log:     logger,
-		addrs:   make(map[[2]uint64]int32),
-		aggs:    make(map[uint64]int32),
 		victims: make(map[[2]uint64]*victim),
 		head:    nilIdx,
 		tail:    nilIdx,
@@ -286,6 +303,7 @@ func (g *Engine) Stats() Stats {
 	defer g.mu.Unlock()
 	st := g.stats
 	st.Sources = g.used
+	st.ToolStates = g.toolUsed
 	st.Victims = len(g.victims)
 	st.StateBytes = g.varBytes
 	return st
@@ -345,13 +363,15 @@ func (g *Engine) alloc(protect int32) int32 {
 // drop forgets a source.
 func (g *Engine) drop(i int32) {
 	s := g.at(i)
-	if s.flags&fAgg != 0 {
-		delete(g.aggs, s.hi)
-	} else {
-		delete(g.addrs, [2]uint64{s.hi, s.lo})
-	}
+	g.unindex(i)
 	g.unlink(i, s)
 	g.varBytes -= int64(s.vb)
+	if s.tool != 0 {
+		k := s.tool - 1
+		g.tools[k>>chunkBits][k&(chunkSize-1)] = tool.State{}
+		g.toolFree = append(g.toolFree, k)
+		g.toolUsed--
+	}
 	*s = srcState{}
 	g.free = append(g.free, i)
 	g.used--
@@ -386,13 +406,10 @@ func (g *Engine) pushFront(i int32, s *srcState) {
 // touch finds or creates the state of an address (agg false) or /64 (agg
 // true) and makes it the most recently seen.
 func (g *Engine) touch(hi, lo uint64, agg bool, t int64, protect int32) int32 {
-	var i int32
-	var ok bool
 	if agg {
-		i, ok = g.aggs[hi]
-	} else {
-		i, ok = g.addrs[[2]uint64{hi, lo}]
+		lo = 0
 	}
+	i, ok := g.find(hi, lo, agg)
 	if ok {
 		if g.head != i {
 			s := g.at(i)
@@ -406,11 +423,8 @@ func (g *Engine) touch(hi, lo uint64, agg bool, t int64, protect int32) int32 {
 	*s = srcState{hi: hi, lo: lo, first: t, last: t, flags: fLive, prev: nilIdx, next: nilIdx}
 	if agg {
 		s.flags |= fAgg
-		s.lo = 0
-		g.aggs[hi] = i
-	} else {
-		g.addrs[[2]uint64{hi, lo}] = i
 	}
+	g.index(i)
 	g.pushFront(i, s)
 	return i
 }
@@ -720,6 +734,11 @@ func (s *srcState) portsFor(p event.Proto) *protoPorts {
 			return &s.ports[k]
 		}
 	}
+	if cap(s.ports) == 0 {
+		s.port0[0] = protoPorts{proto: p}
+		s.ports = s.port0[:1:1]
+		return &s.ports[0]
+	}
 	s.ports = append(s.ports, protoPorts{proto: p})
 	return &s.ports[len(s.ports)-1]
 }
@@ -748,6 +767,12 @@ func (g *Engine) dstFor(s *srcState, h uint32) (d *dstRec, grew bool) {
 	}
 	if len(s.dsts) < g.cfg.MaxDstRecords {
 		c := cap(s.dsts)
+		if c == 0 {
+			s.dst0[0] = dstRec{H: h}
+			s.dsts = s.dst0[:1:1]
+			s.lastDst = 0
+			return &s.dsts[0], true
+		}
 		s.dsts = append(s.dsts, dstRec{H: h})
 		s.lastDst = uint16(len(s.dsts) - 1)
 		return &s.dsts[s.lastDst], cap(s.dsts) != c
@@ -1011,10 +1036,47 @@ func (g *Engine) refreshTool(s *srcState) {
 		if !ok {
 			continue
 		}
-		if t, ok := ts.ToolVerdict(keyAddr(s.hi, s.lo)); ok {
+		if t, ok := ts.ToolVerdict(keyAddr(s.hi, s.lo), g.toolOf(s)); ok {
 			s.x.tool = &t
 		}
 	}
+}
+
+// toolOf is the scanner-tool state of s, nil if it has none.
+func (g *Engine) toolOf(s *srcState) *tool.State {
+	if s.tool == 0 {
+		return nil
+	}
+	k := s.tool - 1
+	return &g.tools[k>>chunkBits][k&(chunkSize-1)]
+}
+
+// ToolState is the scanner-tool state the engine keeps for the source
+// address (not its /64 aggregate): a tool.State that lives and expires
+// with the source, so a packet costs an annotator no lookup of its own.
+// With alloc false it is nil until allocated; allocate it only for a
+// packet the state counts (tool.Counts), so sources that never probe
+// (backscatter senders) hold none.
+func (v *SourceView) ToolState(alloc bool) *tool.State {
+	g := v.g
+	s := g.at(v.i)
+	if s.tool == 0 && alloc {
+		var k int32
+		if n := len(g.toolFree); n > 0 {
+			k = g.toolFree[n-1]
+			g.toolFree = g.toolFree[:n-1]
+		} else {
+			n := int32(len(g.tools)) << chunkBits
+			g.tools = append(g.tools, make([]tool.State, chunkSize))
+			for j := chunkSize - 1; j >= 1; j-- {
+				g.toolFree = append(g.toolFree, n+int32(j))
+			}
+			k = n
+		}
+		g.toolUsed++
+		s.tool = k + 1
+	}
+	return g.toolOf(s)
 }
 
 // SetTool records the scanner-tool fingerprint (copied).

@@ -51,7 +51,7 @@ func (g *Engine) Explain(a netip.Addr) (Explanation, bool) {
 	defer g.mu.Unlock()
 	k := addrKey(a)
 	var x Explanation
-	_, ok := g.addrs[k]
+	_, ok := g.find(k[0], k[1], false)
 	if v := g.victims[k]; v != nil && !g.scanner(k) {
 		vv := victimOf(k, v)
 		x.Victim = &vv
@@ -61,7 +61,7 @@ func (g *Engine) Explain(a netip.Addr) (Explanation, bool) {
 	if !ok {
 		return x, false
 	}
-	if i, found := g.addrs[k]; found {
+	if i, found := g.find(k[0], k[1], false); found {
 		s := g.at(i)
 		x.Verdict = g.verdict(s)
 		x.Evidence = g.evidence(s)
@@ -72,7 +72,7 @@ func (g *Engine) Explain(a netip.Addr) (Explanation, bool) {
 		x.Verdict = Verdict{Src: a.String(), ScanTypes: []string{}, Signatures: []string{}, Protocols: []string{}, Flags: []string{}, DstPorts: map[string]string{}}
 	}
 	if a.Unmap().Is6() {
-		if j, found := g.aggs[k[0]]; found && g.at(j).flags&fMulti != 0 {
+		if j, found := g.find(k[0], 0, true); found && g.at(j).flags&fMulti != 0 {
 			v := g.verdict(g.at(j))
 			x.Aggregate = &v
 		}

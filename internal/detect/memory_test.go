@@ -6,11 +6,14 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/darkscope/darkscope/internal/detect/signature"
+	"github.com/darkscope/darkscope/internal/enrich/tool"
 	"github.com/darkscope/darkscope/internal/event"
 )
 
@@ -35,7 +38,7 @@ func TestMemoryMillionSources(t *testing.T) {
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
-	var hwm, sources int64 = -1, -1
+	var hwm, sources, heap int64 = -1, -1, -1
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -45,13 +48,15 @@ func TestMemoryMillionSources(t *testing.T) {
 				hwm, _ = strconv.ParseInt(f[i+1], 10, 64)
 			case "sources":
 				sources, _ = strconv.ParseInt(f[i+1], 10, 64)
+			case "heap_bytes":
+				heap, _ = strconv.ParseInt(f[i+1], 10, 64)
 			}
 		}
 	}
-	if hwm < 0 || sources < 0 {
+	if hwm < 0 || sources < 0 || heap < 0 {
 		t.Fatalf("child printed no figures:\n%s", out)
 	}
-	t.Logf("1M sources: VmHWM %d MiB, %d sources tracked", hwm/1024, sources)
+	t.Logf("1M sources: VmHWM %d MiB, %d sources tracked, live heap %d MiB (%d bytes a source)", hwm/1024, sources, heap>>20, heap/max(sources, 1))
 	if sources < 1_000_000 {
 		t.Errorf("tracked %d sources, want at least 1,000,000", sources)
 	}
@@ -64,7 +69,17 @@ func TestMemoryChild(t *testing.T) {
 	if os.Getenv(memChildEnv) == "" {
 		t.Skip("run by TestMemoryMillionSources")
 	}
-	g, err := New(DefaultConfig(), nil)
+	// The annotators the daemon and import run: signatures and the
+	// scanner-tool fingerprints, whose per-source state counts too.
+	rules, err := signature.DefaultRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools, err := tool.New(tool.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(DefaultConfig(), nil, WithAnnotator(NewAnnotators(signature.New(rules), nil, tools)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +111,11 @@ func TestMemoryChild(t *testing.T) {
 		}
 	}
 	st := g.Stats()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	heap := ms.HeapAlloc
+	runtime.KeepAlive(g)
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +123,8 @@ func TestMemoryChild(t *testing.T) {
 	for _, ln := range strings.Split(string(b), "\n") {
 		if strings.HasPrefix(ln, "VmHWM:") {
 			f := strings.Fields(ln)
-			fmt.Printf("vmhwm_kb %s sources %d state_bytes %d evicted %d\n", f[1], st.Sources, st.StateBytes, st.Evicted)
+			fmt.Printf("vmhwm_kb %s sources %d state_bytes %d evicted %d tool_states %d heap_bytes %d\n",
+				f[1], st.Sources, st.StateBytes, st.Evicted, st.ToolStates, heap)
 		}
 	}
 }

@@ -13,23 +13,45 @@ const portSetArrayMax = 512
 // bitmapBytes is the size of a port set in bitmap form.
 const bitmapBytes = 65536 / 8
 
-// portSet is a set of 16-bit ports: a sorted array while small (at most
-// portSetArrayMax entries, 1 KiB), then a bitmap of 8 KiB. The zero value is
-// an empty set.
+// bitmapWords is the length of a in bitmap form: 16 ports a word.
+const bitmapWords = 65536 / 16
+
+// portSet is a set of 16-bit ports: one port inline (no heap memory: most
+// darknet sources probe one port), then a sorted array while small (at
+// most portSetArrayMax entries, 1 KiB), then a bitmap of 8 KiB. The zero
+// value is an empty set.
+//
+// It is 32 bytes: the bitmap lives in a as well (bitmapWords words).
 type portSet struct {
-	a  []uint16
-	bm *[1024]uint64
-	n  uint32 // cardinality
+	a   []uint16 // sorted ports, or the bitmap when bm
+	n   uint32   // cardinality
+	one uint16   // the port, while n == 1 and a is nil
+	bm  bool     // a is a bitmap: bit p&15 of a[p>>4] is port p
 }
+
+// single reports whether the set is one inline port.
+func (s *portSet) single() bool { return s.n == 1 && s.a == nil }
 
 // add inserts p and reports whether it was new.
 func (s *portSet) add(p uint16) bool {
-	if s.bm != nil {
-		w, b := p>>6, uint64(1)<<(p&63)
-		if s.bm[w]&b != 0 {
+	if s.n == 0 && s.a == nil {
+		s.one, s.n = p, 1
+		return true
+	}
+	if s.single() {
+		if p == s.one {
 			return false
 		}
-		s.bm[w] |= b
+		s.a = make([]uint16, 1, 4)
+		s.a[0] = s.one
+		s.n = 1
+	}
+	if s.bm {
+		w, b := p>>4, uint16(1)<<(p&15)
+		if s.a[w]&b != 0 {
+			return false
+		}
+		s.a[w] |= b
 		s.n++
 		return true
 	}
@@ -55,17 +77,20 @@ func (s *portSet) add(p uint16) bool {
 }
 
 func (s *portSet) toBitmap() {
-	s.bm = new([1024]uint64)
+	bm := make([]uint16, bitmapWords)
 	for _, p := range s.a {
-		s.bm[p>>6] |= 1 << (p & 63)
+		bm[p>>4] |= 1 << (p & 15)
 	}
-	s.a = nil
+	s.a, s.bm = bm, true
 }
 
 // has reports whether p is in the set.
 func (s *portSet) has(p uint16) bool {
-	if s.bm != nil {
-		return s.bm[p>>6]&(1<<(p&63)) != 0
+	if s.single() {
+		return p == s.one
+	}
+	if s.bm {
+		return s.a[p>>4]&(1<<(p&15)) != 0
 	}
 	_, ok := slices.BinarySearch(s.a, p)
 	return ok
@@ -79,7 +104,7 @@ func (s *portSet) reset() { *s = portSet{} }
 
 // bytes is the heap memory the set holds.
 func (s *portSet) bytes() int {
-	if s.bm != nil {
+	if s.bm {
 		return bitmapBytes
 	}
 	return 2 * cap(s.a)
@@ -87,11 +112,15 @@ func (s *portSet) bytes() int {
 
 // each calls f for every port in ascending order.
 func (s *portSet) each(f func(uint16)) {
-	if s.bm != nil {
-		for w, x := range s.bm {
+	if s.single() {
+		f(s.one)
+		return
+	}
+	if s.bm {
+		for w, x := range s.a {
 			for x != 0 {
-				t := bits.TrailingZeros64(x)
-				f(uint16(w<<6 | t))
+				t := bits.TrailingZeros16(x)
+				f(uint16(w<<4 | t))
 				x &= x - 1
 			}
 		}

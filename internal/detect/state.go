@@ -173,9 +173,9 @@ func (g *Engine) Load(r io.Reader) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.addrs = make(map[[2]uint64]int32, min(hdr.NSources, g.cfg.MaxSources))
-	g.aggs = make(map[uint64]int32)
+	g.idx, g.idxN = nil, 0
 	g.chunks, g.free, g.dirty = nil, nil, nil
+	g.tools, g.toolFree, g.toolUsed = nil, nil, 0 // scanner-tool states are not saved: they start afresh
 	g.used, g.head, g.tail, g.varBytes = 0, nilIdx, nilIdx, 0
 	g.victims = make(map[[2]uint64]*victim, min(hdr.NVictims, 1<<16))
 	g.wm, g.next = hdr.WM, hdr.Next

@@ -254,7 +254,8 @@ func boolCmp(a, b bool) int {
 func (g *Engine) Verdict(a netip.Addr) (Verdict, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	i, ok := g.addrs[addrKey(a)]
+	k := addrKey(a)
+	i, ok := g.find(k[0], k[1], false)
 	if !ok {
 		return Verdict{}, false
 	}

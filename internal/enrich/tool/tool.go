@@ -12,11 +12,11 @@
 // several packets and, except for the 32-bit Mirai invariant, more than
 // one field.
 //
-// Wiring: the detection engine either keeps one State per source in its
-// own per-source record (State is a fixed-size value, no pointers, ~120
-// bytes; call State.Observe for every packet event of that source and
-// State.Verdict when reporting), or uses Tracker, which keeps States in a
-// bounded two-generation map keyed by source address.
+// Wiring: the detection engine keeps one State per source in its own
+// per-source record (State is a fixed-size value, no pointers, 120 bytes)
+// and asks Tracker.ObserveIdentifyState / VerdictState, which add the
+// benign list; standalone users call Tracker.Observe / Verdict, which keep
+// States in a bounded two-generation map keyed by source address.
 package tool
 
 import (
@@ -72,17 +72,56 @@ type State struct {
 	ipid54321, ttlHigh, win65535, udpCsum0 uint32
 	masscanID, win1024, win1025MSS         uint32
 	seqIsDst, port23                       uint32
-	mssOnly1460, mssOnly, noOpts, dfSet    uint32
+	mssOnly1460, mssOnly, noOpts           uint32
 	win512, win4128, kernelLayout          uint32
 	sportStep, sameSport, sameSeq, sameWin uint32
 	newTarget                              uint32
-	ttlMin, ttlMax                         uint8
+	firstSeq                               uint32
+	lastDst                                uint32  // the last destination: IPv4 address, or a 32-bit hash of an IPv6 one (dstKey)
+	lastConf                               float64 // confidence of the last ObserveIdentifyState answer
 	firstSport, lastSport, firstWin        uint16
 	lastDport                              uint16
-	firstSeq                               uint32
-	lastDst                                [16]byte
-	kernelOS                               uint8  // last kernel-like layout family
 	benign                                 uint16 // Tracker's cached benign-list lookup (see Tracker.benignOf)
+	ttlMin, ttlMax                         uint8
+	kernelOS                               uint8 // last kernel-like layout family
+	dfSet                                  bool  // a SYN had DF
+	lastName                               uint8 // name of the last ObserveIdentifyState answer (nameCode), 0 before the first
+}
+
+// names are the tool names nameCode numbers.
+var names = [...]string{NameZMap, NameMasscan, NameMirai, NameNmap, NameUnicornscan, NameHping3, NameCustom, NameKernel}
+
+// nameCode numbers an ObserveIdentifyState answer's name and ok for
+// State.lastName: 1 not ok, 2 ok without a name (a benign-list source),
+// 3+k names[k].
+func nameCode(name string, ok bool) uint8 {
+	if !ok {
+		return 1
+	}
+	for k, n := range names {
+		if n == name {
+			return uint8(3 + k)
+		}
+	}
+	return 2
+}
+
+// dstKey identifies a destination for the new-target count in 32 bits: an
+// IPv4 address exactly, an IPv6 address by a hash (two addresses in a row
+// that collide, one chance in 2^32, count as one target).
+func dstKey(a netip.Addr) uint32 {
+	a = a.Unmap()
+	if a.Is4() {
+		b := a.As4()
+		return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	}
+	b := a.As16()
+	var h uint64 = 14695981039346656037 // FNV-1a
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return uint32(h ^ h>>32)
 }
 
 // Kernel option layouts (first bytes of the option area).
@@ -134,9 +173,9 @@ func (s *State) observeSYN(e *event.Event) {
 		s.win65535++
 	}
 	if e.IPFlags&event.IPFlagDF != 0 {
-		s.dfSet++
+		s.dfSet = true
 	}
-	dst := e.Dst.As16()
+	dst := dstKey(e.Dst)
 	if e.Dst.Is4() && e.HasSeq {
 		d4 := e.Dst.As4()
 		dv := uint32(d4[0])<<24 | uint32(d4[1])<<16 | uint32(d4[2])<<8 | uint32(d4[3])
@@ -328,7 +367,7 @@ func (s *State) verdict(withEvidence bool) (Tool, bool) {
 	}
 	// Unicornscan default profile (-W 0, "cisco"): window 4128, MSS-only
 	// options, initial TTL 255, DF clear.
-	if frac(s.win4128, n) >= strongFraction && frac(s.mssOnly, n) >= strongFraction && frac(s.ttlHigh, n) >= strongFraction && s.dfSet == 0 {
+	if frac(s.win4128, n) >= strongFraction && frac(s.mssOnly, n) >= strongFraction && frac(s.ttlHigh, n) >= strongFraction && !s.dfSet {
 		if ev.on {
 			ev.addf("%d/%d SYNs with window 4128", s.win4128, n)
 		}
@@ -345,7 +384,7 @@ func (s *State) verdict(withEvidence bool) (Tool, bool) {
 	}
 	// Nmap SYN scan: window 1024, only an MSS 1460 option, DF clear; one
 	// source port and one sequence number for a pass; a random TTL per probe.
-	if frac(s.win1024, n) >= strongFraction && frac(s.mssOnly1460, n) >= strongFraction && s.dfSet == 0 {
+	if frac(s.win1024, n) >= strongFraction && frac(s.mssOnly1460, n) >= strongFraction && !s.dfSet {
 		if ev.on {
 			ev.addf("%d/%d SYNs with window 1024", s.win1024, n)
 		}
@@ -378,7 +417,7 @@ func (s *State) verdict(withEvidence bool) (Tool, bool) {
 	}
 	// hping3 defaults: window 512, no options, DF clear, source port
 	// counting up by one from a random base.
-	if frac(s.win512, n) >= strongFraction && frac(s.noOpts, n) >= strongFraction && s.dfSet == 0 {
+	if frac(s.win512, n) >= strongFraction && frac(s.noOpts, n) >= strongFraction && !s.dfSet {
 		if ev.on {
 			ev.addf("%d/%d SYNs with window 512", s.win512, n)
 		}
@@ -521,6 +560,49 @@ func (t *Tracker) benignOf(s *State, src netip.Addr) (BenignEntry, bool) {
 	return t.benign.prefixes[s.benign-2], true
 }
 
+// Counts reports whether State.Observe counts e (a TCP SYN without ACK,
+// RST or FIN, or a UDP datagram); other events leave a State unchanged.
+func Counts(e *event.Event) bool {
+	return e.Proto == event.ProtoTCP && e.Flags&(event.FlagSYN|event.FlagACK|event.FlagRST|event.FlagFIN) == event.FlagSYN ||
+		e.Proto == event.ProtoUDP
+}
+
+// ObserveIdentifyState is ObserveIdentify for a State the caller keeps in
+// its own per-source record (the detection engine does: a packet then
+// costs no lookup here, and the State lives and expires with the source).
+// It adds e to s and returns the verdict without evidence; same is true
+// when the answer (name, confidence, ok) equals the previous call's for s,
+// so a caller that recorded that answer has nothing to update. s may be
+// nil for an event that Counts rejects: then only the benign list is asked
+// (and same is false).
+func (t *Tracker) ObserveIdentifyState(s *State, e *event.Event) (name string, confidence float64, benign string, ok, same bool) {
+	if s == nil {
+		if b, found := t.benign.Lookup(e.Src); found {
+			return "", 0, b.Org, true, false
+		}
+		return "", 0, "", false, false
+	}
+	s.Observe(e)
+	name, confidence, ok = s.Identify()
+	if b, found := t.benignOf(s, e.Src); found {
+		benign, ok = b.Org, true
+	}
+	code := nameCode(name, ok)
+	same = s.lastName == code && s.lastConf == confidence
+	s.lastName, s.lastConf = code, confidence
+	return name, confidence, benign, ok, same
+}
+
+// VerdictState is Verdict for a State the caller keeps (nil: none yet).
+func (t *Tracker) VerdictState(s *State, src netip.Addr) (Tool, bool) {
+	var v Tool
+	ok := false
+	if s != nil {
+		v, ok = s.Verdict()
+	}
+	return t.withBenign(v, ok, src)
+}
+
 // State returns the accumulated state of src, if tracked.
 func (t *Tracker) State(src netip.Addr) (*State, bool) {
 	src = src.Unmap()
@@ -539,6 +621,11 @@ func (t *Tracker) Verdict(src netip.Addr) (Tool, bool) {
 	if s, found := t.State(src); found {
 		v, ok = s.Verdict()
 	}
+	return t.withBenign(v, ok, src)
+}
+
+// withBenign adds the benign-list entry of src, if any, to verdict v.
+func (t *Tracker) withBenign(v Tool, ok bool, src netip.Addr) (Tool, bool) {
 	if b, found := t.benign.Lookup(src); found {
 		v.Benign = b.Org
 		v.Evidence = append(v.Evidence, "known research scanner: "+b.Org+" ("+b.Source+")")

@@ -339,3 +339,94 @@ func TestObserveIdentifyMatchesVerdict(t *testing.T) {
 		t.Errorf("ObserveIdentify allocates %.0f times per packet", n)
 	}
 }
+
+// TestObserveIdentifyStateMatchesTracker: the path the detection engine
+// takes (a State it keeps per source, allocated at the first packet Counts
+// takes, asked through ObserveIdentifyState and VerdictState) answers as
+// the Tracker's own map does after every packet of the real-tool captures
+// and of a benign-listed source whose first packets are not probes; same
+// is true exactly when the answer repeats the previous one.
+func TestObserveIdentifyStateMatchesTracker(t *testing.T) {
+	inputs := map[string][]event.Event{}
+	for _, f := range []string{"nmap-sS", "nmap-sT", "hping3", "mirai-hping3", "custom-sport6000", "masscan", "zmap"} {
+		inputs[f] = readPcap(t, "testdata/"+f+".pcap")
+	}
+	var benign []event.Event
+	for i, e := range craft(8, func(int, *rand.Rand, *event.Event) {}) {
+		e.Src = netip.MustParseAddr("162.142.125.9")
+		if i < 3 {
+			e.Flags = event.FlagRST | event.FlagACK // not counted: no State yet
+		}
+		benign = append(benign, *e)
+	}
+	inputs["benign"] = benign
+	// hping3 defaults whose source port starts counting up after four
+	// random ones: the name stays, the confidence rises (0.7, then 0.9).
+	var hping []event.Event
+	for _, e := range craft(16, func(i int, _ *rand.Rand, e *event.Event) {
+		e.Window = hpingWindow
+		if i >= 4 {
+			e.SrcPort = uint16(2000 + i)
+		}
+	}) {
+		hping = append(hping, *e)
+	}
+	inputs["hping3-rising"] = hping
+	for name, evs := range inputs {
+		tr, err := New(Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := New(Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		states := map[netip.Addr]*State{}
+		type answer struct {
+			name string
+			conf float64
+			ok   bool
+		}
+		last := map[netip.Addr]answer{}
+		labelled := false
+		for i := range evs {
+			e := &evs[i]
+			if !e.Src.IsValid() {
+				continue
+			}
+			src := e.Src.Unmap()
+			st := states[src]
+			if st == nil && Counts(e) {
+				st = new(State)
+				states[src] = st
+			}
+			n, c, b, ok, same := tr.ObserveIdentifyState(st, e)
+			rn, rc, rb, rok := ref.ObserveIdentify(e)
+			if n != rn || c != rc || b != rb || ok != rok {
+				t.Fatalf("%s packet %d: state path (%q %.2f %q %v), tracker (%q %.2f %q %v)", name, i, n, c, b, ok, rn, rc, rb, rok)
+			}
+			prev, seen := last[src]
+			if want := st != nil && seen && prev == (answer{n, c, ok}); same != want {
+				t.Fatalf("%s packet %d: same %v, want %v", name, i, same, want)
+			}
+			if st != nil {
+				last[src] = answer{n, c, ok}
+			}
+			v, vok := tr.VerdictState(st, e.Src)
+			rv, rvok := ref.Verdict(e.Src)
+			if vok != rvok || v.Name != rv.Name || v.Confidence != rv.Confidence || v.Benign != rv.Benign ||
+				strings.Join(v.Evidence, "|") != strings.Join(rv.Evidence, "|") {
+				t.Fatalf("%s packet %d: VerdictState %+v %v, Verdict %+v %v", name, i, v, vok, rv, rvok)
+			}
+			labelled = labelled || ok
+		}
+		if !labelled {
+			t.Errorf("%s: no packet gave a verdict; the comparison proves little", name)
+		}
+		if name == "hping3-rising" {
+			if v, _ := tr.VerdictState(states[evs[0].Src], evs[0].Src); v.Name != NameHping3 || v.Confidence != 0.9 {
+				t.Errorf("hping3-rising ends as %q %.2f, want hping3 0.90", v.Name, v.Confidence)
+			}
+		}
+	}
+}
