@@ -49,6 +49,12 @@ type Config struct {
 	// BackscatterAlerts emits alerts (level 0, Backscatter true) for sources
 	// that send backscatter (true).
 	BackscatterAlerts bool `yaml:"backscatter_alerts"`
+	// BackscatterMinPackets is how many backscatter packets a sender below
+	// danger level 1 needs before it gets an alert (5, psad's first danger
+	// threshold): a lone RST or SYN-ACK is more often a stray reply than a
+	// DoS victim. Every sender is still a victim in `darkscope backscatter`
+	// and in scans, whatever its count.
+	BackscatterMinPackets int `yaml:"backscatter_min_packets"`
 	// MaxSources caps tracked sources (addresses and /64 aggregates); at the
 	// cap the least recently seen source is evicted (2,000,000).
 	MaxSources int `yaml:"max_sources"`
@@ -80,6 +86,7 @@ func DefaultConfig() Config {
 		OSProbeMin:             3,
 		AggregateIPv6:          true,
 		BackscatterAlerts:      true,
+		BackscatterMinPackets:  5,
 		MaxSources:             2_000_000,
 		MaxStateBytes:          256 << 20,
 		MaxDstRecords:          64,
@@ -95,6 +102,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("danger_packets must increase: level %d (%d) <= level %d (%d)", i+1, c.DangerPackets[i], i, c.DangerPackets[i-1]))
 			break
 		}
+	}
+	if c.BackscatterMinPackets < 1 {
+		errs = append(errs, errors.New("backscatter_min_packets must be at least 1"))
 	}
 	if c.DangerPackets[0] == 0 {
 		errs = append(errs, errors.New("danger_packets level 1 must be at least 1"))

@@ -298,8 +298,14 @@ func TestBackscatter(t *testing.T) {
 	if !v.Backscatter || v.DangerLevel != 0 || v.Packets != 0 || v.BackscatterPackets != 10 {
 		t.Errorf("victim verdict %+v", v)
 	}
-	if len(alerts) != 2 || !alerts[0].Backscatter || alerts[0].Level != 0 {
-		t.Errorf("alerts %+v, want two backscatter alerts", alerts)
+	// Only the victim with at least BackscatterMinPackets (5) alerts; the
+	// router's single ICMP error does not, though it is never blocked.
+	if len(alerts) != 1 || !alerts[0].Backscatter || alerts[0].Level != 0 || alerts[0].Src != netip.MustParseAddr("203.0.113.80") {
+		t.Errorf("alerts %+v, want one backscatter alert, for 203.0.113.80", alerts)
+	}
+	g1 := newEngine(t, func(c *Config) { c.BackscatterMinPackets = 1 })
+	if alerts := run(g1, ps, 2*time.Minute); len(alerts) != 2 || !alerts[1].Backscatter || alerts[1].Src != netip.MustParseAddr("203.0.113.1") {
+		t.Errorf("alerts with backscatter_min_packets 1: %+v, want the router's too", alerts)
 	}
 }
 

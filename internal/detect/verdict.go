@@ -264,7 +264,8 @@ func (g *Engine) Verdict(a netip.Addr) (Verdict, bool) {
 
 // report closes the interval ending at end: an alert for every source with
 // packets in it that qualifies (danger level at least MinDangerLevel, or
-// backscatter when BackscatterAlerts) and has something new to say, or
+// backscatter when BackscatterAlerts, from a sender below level 1 once it
+// sent BackscatterMinPackets) and has something new to say, or
 // whose previous alert is older than RepeatAfter.
 func (g *Engine) report(end int64, emit func(event.Event)) {
 	iv := int64(g.cfg.ReportInterval)
@@ -278,7 +279,8 @@ func (g *Engine) report(end int64, emit func(event.Event)) {
 			continue
 		}
 		bs := isBackscatter(s)
-		qualifies := (s.level >= g.cfg.MinDangerLevel && s.level > 0) || (bs && g.cfg.BackscatterAlerts)
+		qualifies := (s.level >= g.cfg.MinDangerLevel && s.level > 0) ||
+			(bs && g.cfg.BackscatterAlerts && (s.level > 0 || int(s.bsPackets) >= g.cfg.BackscatterMinPackets))
 		if !qualifies {
 			continue
 		}

@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/darkscope/darkscope/internal/event"
+)
+
+// TestRollupsMatchEvents appends random events over three days in time
+// order, in batches, with late events for finished days, events without a
+// time or addresses, several contexts, alerts and IPv6; then, for every day
+// and roll table, the rollup rows (summed by key) must equal a GROUP BY over
+// the day's stored events, and the day must count as rolled up to its last
+// row.
+func TestRollupsMatchEvents(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(11, 12))
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	evs := randomEvents(r, 6000, 3, base)
+	for i := range evs {
+		e := &evs[i]
+		e.Kind = event.KindPacket
+		e.Sensor = []string{"s1", "s2", "s3"}[r.IntN(3)]
+		if i%50 == 0 {
+			e.Src = netip.Addr{}
+		}
+		if i%70 == 0 {
+			e.IPVersion, e.Src = 6, netip.MustParseAddr(fmt.Sprintf("2001:db8::%x", i%9))
+		}
+		if i%9 == 0 {
+			e.Src = netip.AddrFrom4([4]byte{198, 51, 100, byte(i % 5)}) // repeated sources
+		}
+	}
+	sortByTime(evs)
+	// Late events for the first day after the second began, a packet
+	// without a time (day 1970-01-01) and an alert (not a packet).
+	late := slices.Clone(evs[:40])
+	for i := range late {
+		late[i].Time = late[i].Time.Add(time.Nanosecond)
+	}
+	noTime := evs[5]
+	noTime.Time = time.Time{}
+	alert := evs[6]
+	alert.Kind = event.KindAlert
+	alert.Alert = &event.Alert{Src: alert.Src, Prefix: netip.PrefixFrom(netip.MustParseAddr("192.0.2.1"), 32), Pattern: "single"}
+
+	s := openT(t, t.TempDir(), Options{})
+	third := len(evs) / 3
+	batches := [][]event.Event{evs[:third/2], evs[third/2 : third+100], late, evs[third+100 : 2*third], {noTime, alert}, evs[2*third:]}
+	for _, b := range batches {
+		if err := s.Append(ctx, b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Close brings the last day's rollups up to date; reopen and compare.
+	dir := s.Dir()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, dir, Options{ReadOnly: true})
+	if len(s.days) != 4 {
+		t.Fatalf("%d days, want 4", len(s.days))
+	}
+	checks := []struct{ roll, keys, agg, from string }{
+		{"roll_src", "src_addr, ip_version", "count(*), min(time), max(time)", "sum(events), min(first), max(last)"},
+		{"roll_dst", "dst_addr, ip_version", "count(*), min(time), max(time)", "sum(events), min(first), max(last)"},
+		{"roll_port", "proto, dst_port", "count(*), min(time), max(time)", "sum(events), min(first), max(last)"},
+		{"roll_sensor", "sensor", "count(*), min(time), max(time)", "sum(events), min(first), max(last)"},
+		{"roll_minute", "minute", "count(*)", "sum(events)"},
+	}
+	for _, d := range s.sortedDays() {
+		if !d.fresh() || d.events == 0 {
+			t.Fatalf("day %s: events %d, rolled %d", d.alias, d.events, d.rolled)
+		}
+		for _, c := range checks {
+			keys := c.keys
+			if c.roll == "roll_minute" {
+				keys = "date_trunc('minute', time) AS minute"
+			}
+			raw := "SELECT " + keys + ", " + c.agg + " FROM " + d.from(c.roll == "roll_sensor") + " WHERE kind = 0 GROUP BY ALL"
+			rolled := "SELECT " + c.keys + ", " + c.from + " FROM " + d.alias + "." + c.roll + " GROUP BY ALL"
+			for _, q := range []string{"(" + raw + ") EXCEPT (" + rolled + ")", "(" + rolled + ") EXCEPT (" + raw + ")"} {
+				if got := queryInts(t, s, "SELECT count(*) FROM ("+q+")"); !slices.Equal(got, []int64{0}) {
+					t.Fatalf("day %s, %s: %d rows differ between the rollup and the events", d.alias, c.roll, got[0])
+				}
+			}
+			if got := queryInts(t, s, "SELECT count(*) FROM ("+raw+")"); got[0] == 0 {
+				t.Fatalf("day %s, %s: no rows", d.alias, c.roll)
+			}
+		}
+	}
+}
