@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
 
@@ -25,43 +24,19 @@ import (
 // ipset keeps only the time left, List reports that as both Timeout and
 // Expires. Ipsets is safe for concurrent use.
 type Ipsets struct {
-	logger *slog.Logger
-	nsFd   int
-	nsFile *os.File // opened by WithSetsNetNS; closed by Close
-	mu     sync.Mutex
+	setsNS
+	mu sync.Mutex
 }
 
 // NewIpsets returns Ipsets for the caller's network namespace, or the one
 // named by WithSetsNetNS / WithSetsNetNSFd. It does not require the sets
 // to exist yet.
 func NewIpsets(logger *slog.Logger, opts ...SetsOption) (*Ipsets, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	ns, err := openSetsNS(logger, opts)
+	if err != nil {
+		return nil, err
 	}
-	var c setsConfig
-	for _, o := range opts {
-		o(&c)
-	}
-	s := &Ipsets{logger: logger, nsFd: c.nsFd}
-	if c.nsPath != "" {
-		f, err := os.Open(c.nsPath)
-		if err != nil {
-			return nil, fmt.Errorf("open network namespace %s: %w", c.nsPath, err)
-		}
-		s.nsFile = f
-		s.nsFd = int(f.Fd())
-	}
-	return s, nil
-}
-
-// Close releases the namespace file opened by WithSetsNetNS.
-func (s *Ipsets) Close() error {
-	if s.nsFile == nil {
-		return nil
-	}
-	err := s.nsFile.Close()
-	s.nsFile = nil
-	return err
+	return &Ipsets{setsNS: ns}, nil
 }
 
 // errNoElement marks the kernel's IPSET_ERR_EXIST on delete.

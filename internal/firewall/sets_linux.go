@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -24,42 +23,18 @@ import (
 // with the element's timeout, exactly as `nft add element` stores it, so nft
 // lists it as the prefix. Sets is safe for concurrent use.
 type Sets struct {
-	logger *slog.Logger
-	nsFd   int
-	nsFile *os.File // opened by WithSetsNetNS; closed by Close
-	mu     sync.Mutex
+	setsNS
+	mu sync.Mutex
 }
 
 // NewSets returns Sets for the caller's network namespace, or the one named
 // by an option. It does not require the table to exist yet.
 func NewSets(logger *slog.Logger, opts ...SetsOption) (*Sets, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	ns, err := openSetsNS(logger, opts)
+	if err != nil {
+		return nil, err
 	}
-	var c setsConfig
-	for _, o := range opts {
-		o(&c)
-	}
-	s := &Sets{logger: logger, nsFd: c.nsFd}
-	if c.nsPath != "" {
-		f, err := os.Open(c.nsPath)
-		if err != nil {
-			return nil, fmt.Errorf("open network namespace %s: %w", c.nsPath, err)
-		}
-		s.nsFile = f
-		s.nsFd = int(f.Fd())
-	}
-	return s, nil
-}
-
-// Close releases the namespace file opened by WithSetsNetNS.
-func (s *Sets) Close() error {
-	if s.nsFile == nil {
-		return nil
-	}
-	err := s.nsFile.Close()
-	s.nsFile = nil
-	return err
+	return &Sets{setsNS: ns}, nil
 }
 
 func (s *Sets) conn() (*nftables.Conn, error) {
