@@ -198,6 +198,7 @@ func (s *Store) appendDay(ctx context.Context, t time.Time, events []event.Event
 		return fmt.Errorf("append %d events to %s: %w", len(events), d.path, err)
 	}
 	d.events += uint64(len(events))
+	d.unflushed = true
 	if p != nil {
 		d.refs = p.batch.lastRef
 		d.dict.commit(p.batch.newCtx)
@@ -465,6 +466,9 @@ type finishing struct {
 	done chan struct{}
 	n    uint64 // rows the rollups cover, once done
 	err  error
+	// checkpointed: the file's WAL was folded in (no rows came since:
+	// Append waits for the finish before writing to its day again).
+	checkpointed bool
 }
 
 // finishDay refreshes the rollups of day d, which writing has moved on
@@ -487,7 +491,9 @@ func (s *Store) finishDay(ctx context.Context, d *day) {
 		start := time.Now()
 		if _, err := s.db.ExecContext(ctx, "CHECKPOINT "+d.alias); err != nil {
 			s.log.Warn("checkpoint", "path", d.path, "err", err)
+			return
 		}
+		f.checkpointed = true
 		s.log.Debug("checkpointed day", "path", d.path, "took", time.Since(start))
 	}()
 }
@@ -501,6 +507,9 @@ func (s *Store) collectFinish() {
 	}
 	<-f.done
 	s.fin = nil
+	if f.checkpointed {
+		f.d.unflushed = false
+	}
 	if f.err != nil {
 		s.log.Warn("refresh rollups", "path", f.d.path, "err", f.err)
 		return
