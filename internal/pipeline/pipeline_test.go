@@ -262,6 +262,70 @@ func TestDetectStageAlertsStored(t *testing.T) {
 	}
 }
 
+// alertBurst emits every alert of a burst on the event numbered burstAt,
+// and one alert per ten events otherwise (so 1200 events give 119 + burst).
+type alertBurst struct{ seen, burstAt, burst int }
+
+func (d *alertBurst) ObserveBatch(evs []event.Event, emit func(event.Event)) {
+	for range evs {
+		d.seen++
+		switch {
+		case d.seen == d.burstAt:
+			for range d.burst {
+				emit(event.Event{Kind: event.KindAlert, Sensor: "burst"})
+			}
+		case d.seen%10 == 0:
+			emit(event.Event{Kind: event.KindAlert})
+		}
+	}
+}
+
+// TestAlertsShareTheEventsAppend: a buffer's alerts ride in the events'
+// Append while they fit in alertRoom; a burst larger than that is
+// committed first in its own Append. Nothing is lost or doubled either way.
+func TestAlertsShareTheEventsAppend(t *testing.T) {
+	reg := source.NewRegistry()
+	st := &memStore{}
+	const maxBatch = 400 // alertRoom 100
+	d := &alertBurst{burstAt: 500, burst: 150}
+	p, _ := New(Config{QueueBatches: 4, FlushInterval: time.Hour, MaxBatch: maxBatch, Detect: d}, st, nil, reg, nil)
+	p.Go(context.Background(), &genSource{name: "a", n: 1200, bs: 100, c: reg.Get("a")})
+	if err := p.RunUntilDone(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	alerts, burst, alertOnly := 0, 0, 0
+	for _, e := range st.events {
+		switch {
+		case e.Sensor == "burst":
+			burst++
+		case e.Kind == event.KindAlert:
+			alerts++
+		}
+	}
+	// Appends of alerts alone: the burst's buffer only.
+	at := 0
+	for _, n := range st.sizes {
+		only := true
+		for _, e := range st.events[at : at+n] {
+			only = only && e.Kind == event.KindAlert
+		}
+		if only {
+			alertOnly++
+		}
+		at += n
+	}
+	s := reg.Get("a").Snapshot()
+	if alerts != 119 || burst != 150 || len(st.events) != 1469 || s.Stored != 1200 || !s.Balanced() {
+		t.Errorf("alerts %d, burst %d, events %d, counters %+v", alerts, burst, len(st.events), s)
+	}
+	if alertOnly != 1 || len(st.sizes) != 4 {
+		t.Errorf("appends %v (%d of alerts alone), want 4 with one of alerts alone", st.sizes, alertOnly)
+	}
+	if p.AlertsLost() != 0 {
+		t.Errorf("alerts lost %d", p.AlertsLost())
+	}
+}
+
 // slowStore holds its first Append until the detect stage has seen events
 // of a later write (or a timeout passes), so it tells whether detection
 // overlaps the commit.

@@ -55,7 +55,7 @@ func (c *ctxDict) load(ctx context.Context, s *Store, alias string) error {
 // event and one map lookup.
 func (c *ctxDict) number(events []event.Event, ids []uint32) ([]uint32, []ctxRow) {
 	var fresh []ctxRow
-	var fmap map[ctxKey]uint32
+	var freshIDs map[ctxKey]uint32 // made on the first new context
 	var cur ctxKey
 	var curID uint32
 	have := false
@@ -68,28 +68,16 @@ func (c *ctxDict) number(events []event.Event, ids []uint32) ([]uint32, []ctxRow
 		k := ctxKey{e.Sensor, e.Source, e.Prefix, e.InIface}
 		id, ok := c.ids[k]
 		if !ok {
-			if fmap != nil {
-				id, ok = fmap[k]
-			} else {
-				for _, r := range fresh {
-					if r.key == k {
-						id, ok = r.id, true
-						break
-					}
-				}
-			}
+			id, ok = freshIDs[k]
 		}
 		if !ok {
 			id = c.last + uint32(len(fresh)) + 1
-			fresh = append(fresh, ctxRow{id: id, key: ctxKey{strings.Clone(k.sensor), strings.Clone(k.source), strings.Clone(k.prefix), strings.Clone(k.inIface)}})
-			if fmap != nil {
-				fmap[fresh[len(fresh)-1].key] = id
-			} else if len(fresh) > 8 {
-				fmap = make(map[ctxKey]uint32, 2*len(fresh))
-				for _, r := range fresh {
-					fmap[r.key] = r.id
-				}
+			r := ctxRow{id: id, key: ctxKey{strings.Clone(k.sensor), strings.Clone(k.source), strings.Clone(k.prefix), strings.Clone(k.inIface)}}
+			fresh = append(fresh, r)
+			if freshIDs == nil {
+				freshIDs = map[ctxKey]uint32{}
 			}
+			freshIDs[r.key] = id
 		}
 		cur, curID, have = k, id, true
 		ids = append(ids, id)

@@ -155,10 +155,11 @@ var v3Columns = []struct{ name, ddl, expr string }{
 // "rare", every other field packed (rare.go), then payload_ref. The four
 // strings of an event's context (sensor, source, prefix, in_iface) are one
 // number, ctx, naming a row of the day's ctx table (ctxColumns): they are
-// the same for long runs of events, and four VARCHAR columns cost DuckDB
-// more than all the others together (measured: inserting 2M rows took
-// 8.1 s with them, 3.2 s with ctx instead). expr computes each column from
-// the append function's output (appendCols).
+// the same for long runs of events, and VARCHAR columns are DuckDB's
+// costliest to insert even then (DuckDB alone copying 1.95M stored rows:
+// 8.1 s with the four strings, 3.2 s with ctx; a whole import gained
+// ~15% CPU). expr computes each column from the append function's output
+// (appendCols).
 var packedColumns = withCtx(v3Columns)
 
 // withCtx is cols with its context columns (ctxColumns) replaced by ctx.
