@@ -237,6 +237,8 @@ func rareVar(i int) string {
 // packed columns, _h and the lengths _l0.._l4 (see decodeSelectFrom).
 // Columns stored typed in both layouts read themselves.
 var v2Exprs = map[string]string{
+	"src_addr":     addrExpr("", "src_addr"),
+	"dst_addr":     addrExpr("", "dst_addr"),
 	"uptime_ns":    rareA(rOffUptime, 8) + "::BIGINT",
 	"nflog_group":  rareA(rOffGroup, 2) + "::USMALLINT",
 	"hook":         rareA(rOffHook, 1) + "::UTINYINT",

@@ -150,17 +150,58 @@ var v3Columns = []struct{ name, ddl, expr string }{
 	{"rare", "BLOB NOT NULL", "rare"},
 }
 
-// packedColumns is the stored layout of events from schema version 4 on
-// (migration 4): the columns reports, rollups and filters read, typed, then
-// "rare", every other field packed (rare.go), then payload_ref. The four
+// v4Columns is the events layout migration 4 created (schema version 4):
+// never change it. Migration 5 turns it into packedColumns. The four
 // strings of an event's context (sensor, source, prefix, in_iface) are one
 // number, ctx, naming a row of the day's ctx table (ctxColumns): they are
 // the same for long runs of events, and VARCHAR columns are DuckDB's
 // costliest to insert even then (DuckDB alone copying 1.95M stored rows:
 // 8.1 s with the four strings, 3.2 s with ctx; a whole import gained
-// ~15% CPU). expr computes each column from the append function's output
+// ~15% CPU).
+var v4Columns = withCtx(v3Columns)
+
+// packedColumns is the stored layout of events from schema version 5 on
+// (migration 5): the columns reports, rollups and filters read, typed, the
+// context number ctx, then "rare", every other field packed (rare.go), then
+// payload_ref. An address is two UBIGINT halves (src_hi, src_lo; dst_hi,
+// dst_lo; NULL when the event has none), not one UHUGEINT: DuckDB's
+// 128-bit integers are slow to insert, compress and scan (2M stored rows
+// copied and checkpointed in 1.9 s as halves, 3.5-4.0 s as UHUGEINT).
+// day.from and the views still show src_addr and dst_addr as UHUGEINT.
+// expr computes each column from the append function's output
 // (appendCols).
-var packedColumns = withCtx(v3Columns)
+var packedColumns = withHalves(v4Columns)
+
+// withHalves is cols with its address columns (addrColumns) each replaced
+// by the two UBIGINT halves the append function provides.
+func withHalves(cols []struct{ name, ddl, expr string }) []struct{ name, ddl, expr string } {
+	out := make([]struct{ name, ddl, expr string }, 0, len(cols)+len(addrColumns))
+	for _, c := range cols {
+		if !slices.Contains(addrColumns, c.name) {
+			out = append(out, c)
+			continue
+		}
+		p := addrPrefix(c.name)
+		out = append(out,
+			struct{ name, ddl, expr string }{p + "_hi", "UBIGINT", p + "_hi"},
+			struct{ name, ddl, expr string }{p + "_lo", "UBIGINT", p + "_lo"})
+	}
+	return out
+}
+
+// addrColumns are the UHUGEINT address columns that layout version 5
+// stores as halves.
+var addrColumns = []string{"src_addr", "dst_addr"}
+
+// addrPrefix is "src" for src_addr.
+func addrPrefix(col string) string { return strings.TrimSuffix(col, "_addr") }
+
+// addrExpr is the UHUGEINT of address column col (src_addr or dst_addr)
+// from its stored halves, qualified by q (e.g. "e." or "").
+func addrExpr(q, col string) string {
+	p := q + addrPrefix(col)
+	return "((" + p + "_hi::UHUGEINT << 64) | " + p + "_lo::UHUGEINT)"
+}
 
 // withCtx is cols with its context columns (ctxColumns) replaced by ctx.
 func withCtx(cols []struct{ name, ddl, expr string }) []struct{ name, ddl, expr string } {
@@ -239,32 +280,43 @@ func insertSQL(d *day, from string, withRef bool) string {
 	}
 	names = append(names, quoteIdent(refColumn.name))
 	return "INSERT INTO " + d.alias + ".events (" + strings.Join(names, ", ") + ") SELECT * FROM " +
-		decodeSelectFrom(ctxJoin("("+packedSelect(from, withRef)+")", d.alias, false))
+		decodeSelectFrom(ctxJoin("("+packedSelect(from, withRef)+")", d.alias))
 }
 
 // ctxJoin is the FROM item of src (columns of the packed layout) with
-// the four context columns of alias's ctx table in place of ctx and, when
-// withRowid, src's rowid as a column (src must then be a table).
-func ctxJoin(src, alias string, withRowid bool) string {
+// the four context columns of alias's ctx table in place of ctx.
+func ctxJoin(src, alias string) string {
 	cols := "e.* EXCLUDE (ctx)"
-	if withRowid {
-		cols += ", e.rowid AS rowid"
-	}
 	for _, c := range ctxColumns {
 		cols += ", c." + quoteIdent(c)
 	}
 	return "(SELECT " + cols + " FROM " + src + " e JOIN " + alias + ".ctx c ON c.id = e.ctx)"
 }
 
-// from is the FROM item of day d's stored events: the table itself, or,
-// when needCtx and the day stores contexts as numbers, the table joined
-// with its ctx table (the same column names as the table otherwise, plus
-// sensor, source, prefix and in_iface; rowid stays usable).
+// from is the FROM item of day d's stored events: the table itself (a day
+// in the version-2 columns), or, for a packed day, the table with src_addr
+// and dst_addr computed from their halves, its rowid as a column and, when
+// needCtx, the context columns from its ctx table (sensor, source, prefix
+// and in_iface in place of ctx). DuckDB computes a column only when the
+// query reads it.
 func (d *day) from(needCtx bool) string {
-	if !needCtx || !d.packed {
+	if !d.packed {
 		return d.alias + ".events"
 	}
-	return ctxJoin(d.alias+".events", d.alias, true)
+	cols := "e.*"
+	join := ""
+	if needCtx {
+		cols = "e.* EXCLUDE (ctx)"
+		for _, c := range ctxColumns {
+			cols += ", c." + quoteIdent(c)
+		}
+		join = " JOIN " + d.alias + ".ctx c ON c.id = e.ctx"
+	}
+	cols += ", e.rowid AS rowid"
+	for _, c := range addrColumns {
+		cols += ", " + addrExpr("e.", c) + " AS " + c
+	}
+	return "(SELECT " + cols + " FROM " + d.alias + ".events e" + join + ")"
 }
 
 // eventsFrom is the FROM item of day d's events with the version-2 columns
@@ -407,8 +459,8 @@ var dayMigrations = []migration{
 		if n == 0 {
 			return nil
 		}
-		names := make([]string, 0, len(packedColumns)+1)
-		for _, c := range packedColumns {
+		names := make([]string, 0, len(v4Columns)+1)
+		for _, c := range v4Columns {
 			names = append(names, quoteIdent(c.name))
 		}
 		names = append(names, quoteIdent(refColumn.name))
@@ -425,7 +477,7 @@ var dayMigrations = []migration{
 		}
 		stmts := []string{
 			"INSERT INTO " + db + ".ctx SELECT (row_number() OVER ())::UINTEGER, * FROM (SELECT DISTINCT " + strings.Join(ctxColumns, ", ") + " FROM " + db + ".events)",
-			packedDDL(db + ".events_v4"),
+			layoutDDL(db+".events_v4", v4Columns),
 			"INSERT INTO " + db + ".events_v4 (" + strings.Join(names, ", ") + ") SELECT " + strings.Join(sel, ", ") +
 				" FROM " + db + ".events e JOIN " + db + ".ctx c ON " + strings.Join(on, " AND "),
 			"DROP TABLE " + db + ".events",
@@ -437,10 +489,49 @@ var dayMigrations = []migration{
 		}
 		return execAll(ctx, tx, stmts...)
 	}},
+	{5, "address halves", func(ctx context.Context, tx *sql.Tx, db string) error {
+		// A packed (version-4) events table is rewritten with each
+		// UHUGEINT address as two UBIGINT halves; its rollups are
+		// rebuilt on demand (the copy need not keep the rowid order their
+		// delta queries rely on). A file still in the version-2 columns
+		// keeps them.
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'main' AND table_name = 'events' AND column_name IN ('ctx', 'src_addr')", db).Scan(&n); err != nil {
+			return fmt.Errorf("read layout: %w", err)
+		}
+		if n < 2 {
+			return nil
+		}
+		names := make([]string, 0, len(packedColumns)+1)
+		sel := make([]string, 0, len(packedColumns)+1)
+		for _, c := range v4Columns {
+			if !slices.Contains(addrColumns, c.name) {
+				names = append(names, quoteIdent(c.name))
+				sel = append(sel, quoteIdent(c.name))
+				continue
+			}
+			p := addrPrefix(c.name)
+			names = append(names, quoteIdent(p+"_hi"), quoteIdent(p+"_lo"))
+			sel = append(sel, "("+quoteIdent(c.name)+" >> 64)::UBIGINT", "("+quoteIdent(c.name)+" & 18446744073709551615::UHUGEINT)::UBIGINT")
+		}
+		names = append(names, quoteIdent(refColumn.name))
+		sel = append(sel, quoteIdent(refColumn.name))
+		stmts := []string{
+			packedDDL(db + ".events_v5"),
+			"INSERT INTO " + db + ".events_v5 (" + strings.Join(names, ", ") + ") SELECT " + strings.Join(sel, ", ") + " FROM " + db + ".events",
+			"DROP TABLE " + db + ".events",
+			"ALTER TABLE " + db + ".events_v5 RENAME TO events",
+			"UPDATE " + db + ".rollup_state SET events = 0",
+		}
+		for _, r := range rollupTables {
+			stmts = append(stmts, "DELETE FROM "+db+"."+r.name)
+		}
+		return execAll(ctx, tx, stmts...)
+	}},
 }
 
 // isPacked reports whether day file alias stores events in the packed
-// (version 4) layout.
+// (version 5) layout.
 func isPacked(ctx context.Context, db *sql.DB, alias string) (bool, error) {
 	var n int
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'main' AND table_name = 'events' AND column_name = 'ctx'", alias).Scan(&n); err != nil {

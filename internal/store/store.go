@@ -198,7 +198,7 @@ func notWritable(dir string, err error) error {
 }
 
 func (s *Store) open(ctx context.Context) error {
-	dsn := "?autoinstall_known_extensions=false&autoload_known_extensions=false&enable_fsst_vectors=false&preserve_insertion_order=false"
+	dsn := "?autoinstall_known_extensions=false&autoload_known_extensions=false&enable_fsst_vectors=false"
 	if !s.opts.ReadOnly {
 		// DuckDB checkpoints a file whenever its WAL passes
 		// checkpoint_threshold (16MB by default), and a checkpoint rewrites
