@@ -91,6 +91,10 @@ type KernLogParser struct {
 	clsKey [15]byte
 	clsLen int
 	clsSec int64
+	// Cache of the day numbers (days since 1970) of the last month/day in
+	// the candidate years y0+1, y0, y0-1 of classicSeconds (UTC only).
+	dayMo, dayD, dayY0 int
+	dayNum             [3]int64
 
 	scratch [256]byte // kmsg prefix unescaping
 
@@ -1708,13 +1712,19 @@ func (p *KernLogParser) classicSeconds(mo, d int, tod int64) (int64, bool) {
 	now := p.now()
 	limit := now.Unix() + 86400
 	y0 := now.In(p.loc).Year()
+	if p.utc && (p.dayMo != mo || p.dayD != d || p.dayY0 != y0) {
+		p.dayMo, p.dayD, p.dayY0 = mo, d, y0
+		for k := range p.dayNum {
+			p.dayNum[k] = klDaysFromCivil(y0+1-k, mo, d)
+		}
+	}
 	for y := y0 + 1; y >= y0-1; y-- {
 		if d > klDaysIn(mo, y) {
 			continue // Feb 29 outside a leap year
 		}
 		var s int64
 		if p.utc {
-			s = klDaysFromCivil(y, mo, d)*86400 + tod
+			s = p.dayNum[y0+1-y]*86400 + tod
 		} else {
 			s = time.Date(y, time.Month(mo), d, int(tod/3600), int(tod/60%60), int(tod%60), 0, p.loc).Unix()
 		}
@@ -1741,19 +1751,68 @@ func klFastVal(m []byte, i int, key string) ([]byte, int, bool) {
 	return m[j : j+k], j + k + 1, true
 }
 
+// klFastNum is klFastVal followed by klUint on the value, in one pass over
+// the digits (it takes exactly what they take).
 func klFastNum(m []byte, i int, key string, max uint64) (uint64, int, bool) {
-	v, j, ok := klFastVal(m, i, key)
-	if !ok {
+	if max > 1<<32 { // n*10+d below cannot overflow for smaller max
+		v, j, ok := klFastVal(m, i, key)
+		if !ok {
+			return 0, i, false
+		}
+		x, ok := klUint(v, max)
+		if !ok {
+			return 0, i, false
+		}
+		return x, j, true
+	}
+	if len(m)-i <= len(key) || string(m[i:i+len(key)]) != key {
 		return 0, i, false
 	}
-	x, ok := klUint(v, max)
-	if !ok {
+	j := i + len(key)
+	var n uint64
+	k := j
+	for ; k < len(m); k++ {
+		c := m[k]
+		if c < '0' || c > '9' {
+			break
+		}
+		if n = n*10 + uint64(c-'0'); n > max {
+			return 0, i, false
+		}
+	}
+	if k == j || k == len(m) || m[k] != ' ' || k-j > 20 {
 		return 0, i, false
 	}
-	return x, j, true
+	return n, k + 1, true
 }
 
+// klFastHex is klFastVal followed by klHex on the value, in one pass over
+// the digits (it takes exactly what they take).
 func klFastHex(m []byte, i int, key string, max uint64) (uint64, int, bool) {
+	if max <= 1<<32 { // n<<4 below cannot overflow
+		if len(m)-i <= len(key) || string(m[i:i+len(key)]) != key {
+			return 0, i, false
+		}
+		j := i + len(key)
+		if j+2 < len(m) && m[j] == '0' && m[j+1]|0x20 == 'x' && m[j+2] != ' ' {
+			j += 2
+		}
+		var n uint64
+		k := j
+		for ; k < len(m); k++ {
+			h, ok := klHexVal(m[k])
+			if !ok {
+				break
+			}
+			if n = n<<4 | uint64(h); n > max {
+				return 0, i, false
+			}
+		}
+		if k == j || k == len(m) || m[k] != ' ' || k-j > 16 {
+			return 0, i, false
+		}
+		return n, k + 1, true
+	}
 	v, j, ok := klFastVal(m, i, key)
 	if !ok {
 		return 0, i, false

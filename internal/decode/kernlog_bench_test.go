@@ -3,6 +3,7 @@ package decode
 import (
 	"errors"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -101,4 +102,34 @@ func BenchmarkParseKmsg(b *testing.B) {
 		n++
 	}
 	klReport(b, n, cpu0)
+}
+
+// BenchmarkParseLineEverySecond parses classic syslog lines whose stamps
+// advance by one second per line (a busy darknet's kern.log), so the
+// parser's cache of the last stamp never hits, with the wall clock as the
+// year reference as in production.
+func BenchmarkParseLineEverySecond(b *testing.B) {
+	const n = 1 << 16
+	lines := make([][]byte, n)
+	day := time.Date(2000, time.October, 22, 0, 0, 0, 0, time.UTC)
+	for i := range lines {
+		ts := day.Add(time.Duration(i) * time.Second).Format(time.Stamp)
+		lines[i] = []byte(ts + " sensor1 kernel: [100000.000001] darkscope: IN=eth0 OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00 SRC=1.2." +
+			strconv.Itoa(i>>8&255) + "." + strconv.Itoa(i&255) + " DST=192.0.2.239 LEN=44 TOS=0x00 PREC=0x00 TTL=237 ID=7837 PROTO=TCP SPT=51172 DPT=5900 WINDOW=29200 RES=0x00 SYN URGP=0 ")
+	}
+	p, err := NewKernLogParser(KernLogConfig{Location: time.UTC})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var e event.Event
+	b.ReportAllocs()
+	cpu0 := klCPU()
+	i := 0
+	for b.Loop() {
+		if err := p.ParseLine(lines[i%n], &e); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	klReport(b, i, cpu0)
 }

@@ -11,14 +11,17 @@ import (
 // benchEvents builds a darknet-like mix: nsrc sources, each probing a few
 // ports on a few hosts (raw SYNs, some UDP and ICMP, some IPv6, some
 // backscatter), in time order.
-func benchEvents(n, nsrc int) []event.Event {
+func benchEvents(n, nsrc int) []event.Event { return benchEventsEvery(n, nsrc, 50*time.Microsecond) }
+
+// benchEventsEvery is benchEvents with the events step apart in time.
+func benchEventsEvery(n, nsrc int, step time.Duration) []event.Event {
 	evs := make([]event.Event, n)
 	base := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 	for i := range evs {
 		e := &evs[i]
 		e.Kind = event.KindPacket
 		s := uint32(i*2654435761) % uint32(nsrc)
-		e.Time = base.Add(time.Duration(i) * 50 * time.Microsecond)
+		e.Time = base.Add(time.Duration(i) * step)
 		e.IPVersion, e.IHL, e.TTL = 4, 20, 48
 		e.Src = netip.AddrFrom4([4]byte{11, byte(s >> 16), byte(s >> 8), byte(s)})
 		e.Dst = netip.AddrFrom4([4]byte{192, 0, 2, byte(i % 7)})
@@ -47,7 +50,10 @@ func benchEvents(n, nsrc int) []event.Event {
 }
 
 func benchObserve(b *testing.B, nsrc int, opts ...Option) {
-	evs := benchEvents(1<<16, nsrc)
+	benchObserveEvents(b, benchEvents(1<<16, nsrc), opts...)
+}
+
+func benchObserveEvents(b *testing.B, evs []event.Event, opts ...Option) {
 	g, err := New(DefaultConfig(), nil, opts...)
 	if err != nil {
 		b.Fatal(err)
@@ -68,6 +74,20 @@ func benchObserve(b *testing.B, nsrc int, opts ...Option) {
 		n++
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkObserveSparse: the darknet mix at one event per 100 ms, as a
+// replayed kern.log with a line or a few per second: report intervals
+// close every few hundred events while thousands of sources and
+// backscatter victims are held.
+func BenchmarkObserveSparse(b *testing.B) {
+	benchObserveEvents(b, benchEventsEvery(1<<16, 1_000_000, 100*time.Millisecond))
+}
+
+// BenchmarkObserveOnePerSecond: the darknet mix at one event per second
+// (bench/'s generated 2M-line kern.log has this rate).
+func BenchmarkObserveOnePerSecond(b *testing.B) {
+	benchObserveEvents(b, benchEventsEvery(1<<16, 1_000_000, time.Second))
 }
 
 // BenchmarkObserve: 10,000 active sources (darknet mix).

@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/darkscope/darkscope/internal/decode"
 	"github.com/darkscope/darkscope/internal/event"
 	"github.com/darkscope/darkscope/internal/source"
 )
@@ -55,7 +57,9 @@ func writeKernLog(b *testing.B, path string, n int, gz bool) {
 	}
 }
 
-func benchImport(b *testing.B, gz bool) {
+func benchImport(b *testing.B, gz bool) { benchImportWith(b, gz, trivialParser{}) }
+
+func benchImportWith(b *testing.B, gz bool, parser LineParser) {
 	path := filepath.Join(b.TempDir(), "kern.log")
 	writeKernLog(b, path, benchLines, gz)
 	fi, _ := os.Stat(path)
@@ -64,7 +68,7 @@ func benchImport(b *testing.B, gz bool) {
 	var lines uint64
 	for b.Loop() {
 		ctr := source.NewCounters("bench")
-		f, err := New(Config{Path: path}, trivialParser{}, nil, source.DiscardRejects{}, ctr, nil, nil)
+		f, err := New(Config{Path: path}, parser, nil, source.DiscardRejects{}, ctr, nil, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -91,6 +95,16 @@ func benchImport(b *testing.B, gz bool) {
 
 // BenchmarkImport: plain kern.log of 1M lines through a trivial parser.
 func BenchmarkImport(b *testing.B) { benchImport(b, false) }
+
+// BenchmarkImportKernLog: the same file through the real kernel LOG parser
+// (the whole per-line work of an import before the pipeline).
+func BenchmarkImportKernLog(b *testing.B) {
+	p, err := decode.NewKernLogParser(decode.KernLogConfig{Location: time.UTC})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchImportWith(b, false, p)
+}
 
 // BenchmarkImportGzip: the same file gzip-compressed.
 func BenchmarkImportGzip(b *testing.B) { benchImport(b, true) }
