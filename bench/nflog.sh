@@ -13,7 +13,14 @@
 # Needs root, ip, nft, hping3, go; ulogd for the comparison (skipped if
 # absent). Usage: bench/nflog.sh [SECONDS] (default 5). Env: GROUP (4299),
 # FLOODERS (hping3 processes, default 1), SKIP_ULOGD=1, DARKSCOPE=binary for the
-# whole-daemon row (default: make build, ./bin/darkscope).
+# whole-daemon row (default: make build, ./bin/darkscope), SKIP_RUN=1 (the reader row
+# only), READER_ARGS (extra nflogbench flags for the reader row,
+# e.g. "-threshold 64" for the reader's old setting),
+# ULOGD_QTHRESH (ulogd2's netlink_qthreshold, default 1024 like darkscope's),
+# RATE (offer this many UDP packets/s with nflogbench -send instead of the
+# hping3 flood, so runs under different load get the same packets).
+# The run-steady row is the whole daemon's CPU from the flood's start until
+# everything is stored: without its start (store open) and stop (checkpoint).
 #
 # OVERLOAD=1 measures the whole daemon's loss accounting under a steady
 # overload instead: a rate-limited UDP generator (nflogbench -send, token
@@ -90,6 +97,15 @@ bound() {
 }
 flood() {
 	local fp=()
+	if [ -n "${RATE:-}" ]; then
+		# A fixed offered rate (UDP, nflogbench -send) instead of hping3's
+		# flood: every reader sees the same packets, whatever the load.
+		ip netns exec "$A" "$TMP/nflogbench" -send 10.99.98.1:9 -rate "$RATE" -count $((RATE * SECS)) -duration "${SECS}s" >/dev/null
+		sleep 1
+		ip netns exec "$A" hping3 -q -c 1 -S -p 7777 10.99.98.1 >/dev/null 2>&1 || true # sentinel
+		sleep 1
+		return
+	fi
 	for _ in $(seq "$FLOODERS"); do
 		ip netns exec "$A" timeout "$SECS" hping3 -q --flood -S -p 9 10.99.98.1 >/dev/null 2>&1 &
 		fp+=($!)
@@ -247,7 +263,8 @@ echo "flooding for ${SECS}s with $FLOODERS hping3 process(es); nproc=$(nproc)"
 printf '%-12s %12s %12s %10s %10s %10s %14s %14s\n' reader nft_logged stored lost gen_pps cpu_s stored_per_s per_cpu_s
 
 # darkscope
-ip netns exec "$S" "$TMP/nflogbench" -group "$GROUP" -duration 10m >"$TMP/ds.json" 2>"$TMP/ds.err" &
+# shellcheck disable=SC2086 # READER_ARGS is a list of flags
+ip netns exec "$S" "$TMP/nflogbench" -group "$GROUP" -duration 10m ${READER_ARGS:-} >"$TMP/ds.json" 2>"$TMP/ds.err" &
 DS=$!
 PIDS+=("$DS")
 bound
@@ -267,6 +284,9 @@ if [ $((stored + lost)) -ne "$sent" ]; then
 fi
 
 # The whole darkscope daemon: NFLOG → pipeline → detect stage → DuckDB store.
+if [ -n "${SKIP_RUN:-}" ]; then
+	exit 0
+fi
 BIN=${DARKSCOPE:-}
 if [ -z "$BIN" ]; then
 	make -s build
@@ -276,10 +296,13 @@ ip netns exec "$S" /usr/bin/time -o "$TMP/run.time" -f "%U %S" "$BIN" run --nflo
 RT=$!
 PIDS+=("$RT")
 bound
+DP=$(pgrep -P "$RT") # ip netns exec, which exec'd the daemon
 reset
+c0=$(cpu_of "$DP")
 flood
 sleep 1
-kill -INT "$(pgrep -P "$RT")"
+c1=$(cpu_of "$DP")
+kill -INT "$DP"
 wait "$RT" || { cat "$TMP/run.err" >&2; exit 1; }
 sent=$(logged)
 "$BIN" stats --json --data "$TMP/data" >"$TMP/run.json"
@@ -301,8 +324,13 @@ awk -v n=darkscope-run -v sent="$sent" -v st="$stored" -v lo="$lost" -v cpu="$cp
 if [ $((stored + lost)) -ne "$sent" ]; then
 	echo "darkscope run: stored $stored + lost $lost != nft $sent" >&2
 fi
+# The same row without the daemon's start (store open) and stop (final
+# checkpoint): its CPU from the flood's start until everything was stored.
+awk -v n=run-steady -v sent="$sent" -v st="$stored" -v lo="$lost" -v cpu="$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')" -v secs="$SECS" \
+	'BEGIN { printf "%-12s %12d %12d %10d %10d %10.2f %14d %14d\n", n, sent, st, lo, sent / secs, cpu, st / secs, (cpu > 0 ? st / cpu : 0) }'
 
-# ulogd2, configured like darkscope (threshold 64, 100 ms flush, 8 MiB buffer).
+# ulogd2, configured like darkscope (threshold ULOGD_QTHRESH, default 1024 as
+# darkscope's; 100 ms flush, 8 MiB buffer).
 if [ -z "${SKIP_ULOGD:-}" ] && command -v ulogd >/dev/null && [ -e "$PLUG/ulogd_output_JSON.so" ]; then
 	cat >"$TMP/ulogd.conf" <<CONF
 [global]
@@ -320,7 +348,7 @@ stack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,mac2str1:HWHDR,json1:JSO
 group=$GROUP
 netlink_socket_buffer_size=8388608
 netlink_socket_buffer_maxsize=8388608
-netlink_qthreshold=64
+netlink_qthreshold=${ULOGD_QTHRESH:-1024}
 netlink_qtimeout=10
 
 [json1]

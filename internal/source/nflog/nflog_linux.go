@@ -52,8 +52,10 @@ func newRawReceiver(rc syscall.RawConn) *rawReceiver {
 }
 
 func (r *rawReceiver) read(fd uintptr) bool {
-	// MSG_TRUNC makes recvfrom return the datagram's real length.
-	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)),
+	// MSG_TRUNC makes recvfrom return the datagram's real length. With
+	// MSG_DONTWAIT it never blocks, so it skips the scheduler's syscall
+	// bookkeeping (RawSyscall): the poller does the waiting.
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)),
 		unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
 	if errno == unix.EAGAIN && r.wait {
 		return false // let the poller wait for the socket to become readable

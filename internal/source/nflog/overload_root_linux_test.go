@@ -207,7 +207,10 @@ table inet dsnflogdrop {
 	p := &pacer{rate: overloadReadRate}
 	store := &slowStore{rate: overloadStoreRate}
 	counters := source.NewCounters(fmt.Sprintf("nflog:%d", l.group))
-	n, err := New(Config{Group: l.group, NetNS: int(l.nsFile.Fd()), Sensor: "lab-sensor", RcvBuf: 64 << 10},
+	// Threshold 64: datagrams of at most 64 packets keep the pace (applied
+	// per datagram) fine-grained enough to calibrate in about a second; the
+	// default lets the kernel fill 64 KiB datagrams of several hundred.
+	n, err := New(Config{Group: l.group, NetNS: int(l.nsFile.Fd()), Sensor: "lab-sensor", RcvBuf: 64 << 10, Threshold: 64},
 		counters, testLogger(), withReadPace(p.pace))
 	if err != nil {
 		t.Fatal(err)
