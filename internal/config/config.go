@@ -165,7 +165,7 @@ func Default() Config {
 		DataDir:  DefaultDataDir,
 		Timezone: "Local",
 		LogLevel: "info",
-		Store:    StoreConfig{MemoryLimit: "512MB"},
+		Store:    StoreConfig{MemoryLimit: "384MB"},
 		Pipeline: PipelineConfig{QueueBatches: 256, FlushInterval: 500 * time.Millisecond, MaxBatch: 65536},
 		Rules:    RulesConfig{Mode: "darknet", Group: 5, HoneypotPort: 2222, Variant: "nft"},
 		Detect:   DetectConfig{Enabled: true, P0f: "/etc/p0f/p0f.fp", CheckpointInterval: time.Minute, Engine: detect.DefaultConfig()},
