@@ -480,13 +480,8 @@ var dayMigrations = []migration{
 			layoutDDL(db+".events_v4", v4Columns),
 			"INSERT INTO " + db + ".events_v4 (" + strings.Join(names, ", ") + ") SELECT " + strings.Join(sel, ", ") +
 				" FROM " + db + ".events e JOIN " + db + ".ctx c ON " + strings.Join(on, " AND "),
-			"DROP TABLE " + db + ".events",
-			"ALTER TABLE " + db + ".events_v4 RENAME TO events",
-			"UPDATE " + db + ".rollup_state SET events = 0",
 		}
-		for _, r := range rollupTables {
-			stmts = append(stmts, "DELETE FROM "+db+"."+r.name)
-		}
+		stmts = append(stmts, replaceEvents(db, "events_v4")...)
 		return execAll(ctx, tx, stmts...)
 	}},
 	{5, "address halves", func(ctx context.Context, tx *sql.Tx, db string) error {
@@ -519,15 +514,25 @@ var dayMigrations = []migration{
 		stmts := []string{
 			packedDDL(db + ".events_v5"),
 			"INSERT INTO " + db + ".events_v5 (" + strings.Join(names, ", ") + ") SELECT " + strings.Join(sel, ", ") + " FROM " + db + ".events",
-			"DROP TABLE " + db + ".events",
-			"ALTER TABLE " + db + ".events_v5 RENAME TO events",
-			"UPDATE " + db + ".rollup_state SET events = 0",
 		}
-		for _, r := range rollupTables {
-			stmts = append(stmts, "DELETE FROM "+db+"."+r.name)
-		}
+		stmts = append(stmts, replaceEvents(db, "events_v5")...)
 		return execAll(ctx, tx, stmts...)
 	}},
+}
+
+// replaceEvents makes table next the events table of day file db, in
+// place of the old one, and empties the day's rollups (rebuilt on demand:
+// a rewrite need not keep the rowid order their delta queries rely on).
+func replaceEvents(db, next string) []string {
+	stmts := []string{
+		"DROP TABLE " + db + ".events",
+		"ALTER TABLE " + db + "." + next + " RENAME TO events",
+		"UPDATE " + db + ".rollup_state SET events = 0",
+	}
+	for _, r := range rollupTables {
+		stmts = append(stmts, "DELETE FROM "+db+"."+r.name)
+	}
+	return stmts
 }
 
 // isPacked reports whether day file alias stores events in the packed
