@@ -1755,15 +1755,7 @@ func klFastVal(m []byte, i int, key string) ([]byte, int, bool) {
 // the digits (it takes exactly what they take).
 func klFastNum(m []byte, i int, key string, max uint64) (uint64, int, bool) {
 	if max > 1<<32 { // n*10+d below cannot overflow for smaller max
-		v, j, ok := klFastVal(m, i, key)
-		if !ok {
-			return 0, i, false
-		}
-		x, ok := klUint(v, max)
-		if !ok {
-			return 0, i, false
-		}
-		return x, j, true
+		return klFastNumSlow(m, i, key, max)
 	}
 	if len(m)-i <= len(key) || string(m[i:i+len(key)]) != key {
 		return 0, i, false
@@ -1813,6 +1805,26 @@ func klFastHex(m []byte, i int, key string, max uint64) (uint64, int, bool) {
 		}
 		return n, k + 1, true
 	}
+	return klFastHexSlow(m, i, key, max)
+}
+
+// klFastNumSlow is klFastNum's definition, and its path for limits above
+// 2^32: the value up to the next space, parsed by klUint.
+func klFastNumSlow(m []byte, i int, key string, max uint64) (uint64, int, bool) {
+	v, j, ok := klFastVal(m, i, key)
+	if !ok {
+		return 0, i, false
+	}
+	x, ok := klUint(v, max)
+	if !ok {
+		return 0, i, false
+	}
+	return x, j, true
+}
+
+// klFastHexSlow is klFastHex's definition, and its path for limits above
+// 2^32: the value up to the next space, parsed by klHex.
+func klFastHexSlow(m []byte, i int, key string, max uint64) (uint64, int, bool) {
 	v, j, ok := klFastVal(m, i, key)
 	if !ok {
 		return 0, i, false

@@ -6,34 +6,6 @@ import (
 	"time"
 )
 
-// klFastNumSlow is klFastNum's definition: the value up to the next space,
-// parsed by klUint.
-func klFastNumSlow(m []byte, i int, key string, max uint64) (uint64, int, bool) {
-	v, j, ok := klFastVal(m, i, key)
-	if !ok {
-		return 0, i, false
-	}
-	x, ok := klUint(v, max)
-	if !ok {
-		return 0, i, false
-	}
-	return x, j, true
-}
-
-// klFastHexSlow is klFastHex's definition: the value up to the next space,
-// parsed by klHex.
-func klFastHexSlow(m []byte, i int, key string, max uint64) (uint64, int, bool) {
-	v, j, ok := klFastVal(m, i, key)
-	if !ok {
-		return 0, i, false
-	}
-	x, ok := klHex(v, max)
-	if !ok {
-		return 0, i, false
-	}
-	return x, j, true
-}
-
 // TestKlFastHex checks the one-pass hex reader against its definition on
 // edge cases and random inputs.
 func TestKlFastHex(t *testing.T) {
