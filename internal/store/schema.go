@@ -280,13 +280,14 @@ func insertSQL(d *day, from string, withRef bool) string {
 	}
 	names = append(names, quoteIdent(refColumn.name))
 	return "INSERT INTO " + d.alias + ".events (" + strings.Join(names, ", ") + ") SELECT * FROM " +
-		decodeSelectFrom(ctxJoin("("+packedSelect(from, withRef)+")", d.alias))
+		decodeSelectFrom(ctxJoin("("+packedSelect(from, withRef)+")", d.alias, ""))
 }
 
 // ctxJoin is the FROM item of src (columns of the packed layout) with
-// the four context columns of alias's ctx table in place of ctx.
-func ctxJoin(src, alias string) string {
-	cols := "e.* EXCLUDE (ctx)"
+// the four context columns of alias's ctx table in place of ctx, and the
+// extra select items (each starting with ", ") over src as e.
+func ctxJoin(src, alias, extra string) string {
+	cols := "e.* EXCLUDE (ctx)" + extra
 	for _, c := range ctxColumns {
 		cols += ", c." + quoteIdent(c)
 	}
@@ -303,20 +304,14 @@ func (d *day) from(needCtx bool) string {
 	if !d.packed {
 		return d.alias + ".events"
 	}
-	cols := "e.*"
-	join := ""
-	if needCtx {
-		cols = "e.* EXCLUDE (ctx)"
-		for _, c := range ctxColumns {
-			cols += ", c." + quoteIdent(c)
-		}
-		join = " JOIN " + d.alias + ".ctx c ON c.id = e.ctx"
-	}
-	cols += ", e.rowid AS rowid"
+	extra := ", e.rowid AS rowid"
 	for _, c := range addrColumns {
-		cols += ", " + addrExpr("e.", c) + " AS " + c
+		extra += ", " + addrExpr("e.", c) + " AS " + c
 	}
-	return "(SELECT " + cols + " FROM " + d.alias + ".events e" + join + ")"
+	if needCtx {
+		return ctxJoin(d.alias+".events", d.alias, extra)
+	}
+	return "(SELECT e.*" + extra + " FROM " + d.alias + ".events e)"
 }
 
 // eventsFrom is the FROM item of day d's events with the version-2 columns
