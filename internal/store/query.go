@@ -134,8 +134,8 @@ type dimSpec struct {
 const portProtos = "proto IN (6, 17, 132, 136)"
 
 var dims = map[Dimension]dimSpec{
-	Sources:      {"roll_src", "all_src", "src_addr, ip_version", "(src_addr >> 64)::UBIGINT, (src_addr & 18446744073709551615::UHUGEINT)::UBIGINT, ip_version", "src_addr IS NOT NULL"},
-	Destinations: {"roll_dst", "all_dst", "dst_addr, ip_version", "(dst_addr >> 64)::UBIGINT, (dst_addr & 18446744073709551615::UHUGEINT)::UBIGINT, ip_version", "dst_addr IS NOT NULL"},
+	Sources:      {"roll_src", "all_src", "src_hi, src_lo, ip_version", "src_hi, src_lo, ip_version", "src_hi IS NOT NULL"},
+	Destinations: {"roll_dst", "all_dst", "dst_hi, dst_lo, ip_version", "dst_hi, dst_lo, ip_version", "dst_hi IS NOT NULL"},
 	Ports:        {"roll_port", "all_port", "proto, dst_port", "proto, dst_port", portProtos},
 	Protocols:    {"roll_port", "all_port", "proto", "proto", "true"},
 	Sensors:      {"roll_sensor", "all_sensor", "sensor", "sensor", "true"},
@@ -710,6 +710,9 @@ func (s *Store) Query(ctx context.Context, query string, fn func(cols []string, 
 	}
 	if len(parsed.Statements) != 1 {
 		return ErrNotSelect
+	}
+	if err := s.lockConfig(ctx); err != nil {
+		return fmt.Errorf("query: %w", err)
 	}
 	if err := s.ensureViews(ctx); err != nil {
 		return fmt.Errorf("query: %w", err)

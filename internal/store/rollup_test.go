@@ -74,8 +74,8 @@ func TestRollupsMatchEvents(t *testing.T) {
 		t.Fatalf("%d days, want 4", len(s.days))
 	}
 	checks := []struct{ roll, keys, agg, from string }{
-		{"roll_src", "src_addr, ip_version", "count(*), min(time), max(time)", "sum(events), min(first), max(last)"},
-		{"roll_dst", "dst_addr, ip_version", "count(*), min(time), max(time)", "sum(events), min(first), max(last)"},
+		{"roll_src", "src_hi, src_lo, ip_version", "count(*), min(time), max(time)", "sum(events), min(first), max(last)"},
+		{"roll_dst", "dst_hi, dst_lo, ip_version", "count(*), min(time), max(time)", "sum(events), min(first), max(last)"},
 		{"roll_port", "proto, dst_port", "count(*), min(time), max(time)", "sum(events), min(first), max(last)"},
 		{"roll_sensor", "sensor", "count(*), min(time), max(time)", "sum(events), min(first), max(last)"},
 		{"roll_minute", "minute", "count(*)", "sum(events)"},

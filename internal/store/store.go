@@ -40,6 +40,12 @@ type Options struct {
 	MemoryLimit string
 	// Threads is DuckDB's worker thread count; 0 keeps DuckDB's default (one per core).
 	Threads int
+	// CloseThreads, when above Threads, is the worker thread count a
+	// writable store switches to for the work of Close (all-time rollup
+	// rebuild, the last day's rollups, checkpoints), which nothing else
+	// runs beside. It applies only while the configuration is unlocked:
+	// the first Query locks it (see Query).
+	CloseThreads int
 	// Logger receives store events (attach, rollup refresh, retention); nil discards.
 	Logger *slog.Logger
 }
@@ -111,6 +117,10 @@ type Store struct {
 	deltaMax uint64
 	offSeq   uint64
 	closed   bool
+	// cfgLocked: lock_configuration is set (see lockConfig).
+	cfgLocked bool
+	// beforeClose, when set (tests), runs in Close before its rollup work.
+	beforeClose func()
 	// fin is the day being finished in the background (finishDay), or nil.
 	fin *finishing
 	// runs and regroupBuf are Append's reusable split of a batch by day.
@@ -255,15 +265,21 @@ func (s *Store) open(ctx context.Context) error {
 		}
 	}
 	// Confine file access to the data directory from here on (ATTACH of new
-	// day files stays possible inside it), then freeze the configuration so
-	// query users cannot undo it.
+	// day files stays possible inside it). The configuration is frozen, so
+	// query users cannot undo this, before the first query runs: here for a
+	// read-only store, by Query for a writable one (whose Close may first
+	// raise the thread count, see Options.CloseThreads).
 	for _, st := range []string{
 		"SET allowed_directories = [" + sqlString(s.dir+"/") + "]",
 		"SET enable_external_access = false",
-		"SET lock_configuration = true",
 	} {
 		if _, err := s.db.ExecContext(ctx, st); err != nil {
 			return fmt.Errorf("%s: %w", st, err)
+		}
+	}
+	if s.opts.ReadOnly {
+		if err := s.lockConfig(ctx); err != nil {
+			return err
 		}
 	}
 	for _, m := range macros {
@@ -388,6 +404,23 @@ const viewSelect = "e.*, a.* EXCLUDE (ref), l.* EXCLUDE (ref)"
 // they were built. Binding the views costs ~100 ms with a month of packed
 // days (each day's rare decoding is ~45 expressions), so the writer does
 // not rebuild them per new day, only before a query that may read them.
+// lockConfig freezes DuckDB's configuration (lock_configuration), once.
+func (s *Store) lockConfig(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfgLocked {
+		return nil
+	}
+	if s.closed {
+		return errors.New("store closed")
+	}
+	if _, err := s.db.ExecContext(ctx, "SET lock_configuration = true"); err != nil {
+		return fmt.Errorf("lock configuration: %w", err)
+	}
+	s.cfgLocked = true
+	return nil
+}
+
 func (s *Store) ensureViews(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -436,7 +469,16 @@ func (s *Store) Close() error {
 	if s.db != nil && !s.opts.ReadOnly && s.wconn != nil {
 		ctx := context.Background()
 		// Nothing is being written any more: bring every rollup up to date
-		// so read-only reports need no raw scans.
+		// so read-only reports need no raw scans, with every thread Close
+		// may use (the all-time rebuild regroups every day's rollups).
+		if n := s.opts.CloseThreads; n > s.opts.Threads && !s.cfgLocked {
+			if _, err := s.db.ExecContext(ctx, "SET threads = "+strconv.Itoa(n)); err != nil {
+				s.log.Warn("raise threads for close", "threads", n, "err", err)
+			}
+		}
+		if s.beforeClose != nil {
+			s.beforeClose()
+		}
 		s.lastDay = ""
 		if s.globalBehind(Filter{Port: -1, Proto: -1}) {
 			if err := s.rebuildGlobal(ctx); err != nil {

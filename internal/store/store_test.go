@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"math/rand/v2"
 	"net/netip"
@@ -1033,5 +1034,43 @@ func TestOpenValidatesOptions(t *testing.T) {
 		"autoload_known_extensions": "false", "enable_external_access": "false", "lock_configuration": "true"}
 	if diff := gocmp.Diff(want, got); diff != "" {
 		t.Fatalf("settings (-want +got):\n%s", diff)
+	}
+}
+
+// TestCloseThreads: a writable store raises DuckDB's threads for Close
+// while no query has locked the configuration, and a query locks it first.
+func TestCloseThreads(t *testing.T) {
+	ctx := context.Background()
+	for _, query := range []bool{false, true} {
+		var logs bytes.Buffer
+		s := openT(t, t.TempDir(), Options{Threads: 1, CloseThreads: 2, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err := s.Append(ctx, []event.Event{{Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, {Time: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if query {
+			if got := queryInts(t, s, "SELECT current_setting('threads')"); !slices.Equal(got, []int64{1}) {
+				t.Fatalf("threads before close: %v", got)
+			}
+			if _, err := s.db.ExecContext(ctx, "SET threads = 2"); err == nil {
+				t.Fatal("SET threads after a query: no error, want the configuration locked")
+			}
+		}
+		s.mu.Lock()
+		s.beforeClose = func() {
+			var n int64
+			if err := s.db.QueryRowContext(ctx, "SELECT current_setting('threads')").Scan(&n); err != nil {
+				t.Error(err)
+			}
+			if want := map[bool]int64{false: 2, true: 1}[query]; n != want {
+				t.Errorf("query %v: threads during close %d, want %d", query, n, want)
+			}
+		}
+		s.mu.Unlock()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(logs.String(), "raise threads") {
+			t.Fatalf("close could not raise threads: %s", logs.String())
+		}
 	}
 }
