@@ -249,6 +249,7 @@ type Engine struct {
 	toolUsed int
 
 	victims map[[2]uint64]*victim
+	vdue    victimHeap // every tracked victim, by when it may expire
 
 	varBytes int64
 	wm       int64 // event-time watermark, Unix ns
@@ -899,11 +900,7 @@ func (g *Engine) expire(boundary int64) {
 		g.stats.Expired++
 		g.drop(g.tail)
 	}
-	for k, v := range g.victims {
-		if v.end < cutoff {
-			delete(g.victims, k)
-		}
-	}
+	g.expireVictims(cutoff)
 }
 
 // Advance implements Detector.

@@ -178,6 +178,7 @@ func (g *Engine) Load(r io.Reader) error {
 	g.tools, g.toolFree, g.toolUsed = nil, nil, 0 // scanner-tool states are not saved: they start afresh
 	g.used, g.head, g.tail, g.varBytes = 0, nilIdx, nilIdx, 0
 	g.victims = make(map[[2]uint64]*victim, min(hdr.NVictims, 1<<16))
+	g.vdue = nil
 	g.wm, g.next = hdr.WM, hdr.Next
 	for k := 0; k < hdr.NSources; k++ {
 		var ss savedSource // fresh: gob leaves fields absent from the stream untouched, and the state keeps the slices
@@ -201,7 +202,9 @@ func (g *Engine) Load(r io.Reader) error {
 		for _, p := range sv.Ports {
 			v.ports.add(p)
 		}
-		g.victims[[2]uint64{sv.Hi, sv.Lo}] = v
+		key := [2]uint64{sv.Hi, sv.Lo}
+		g.victims[key] = v
+		g.vdue.push(victimDue{end: v.end, k: key, v: v})
 	}
 	return nil
 }
