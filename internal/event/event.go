@@ -17,7 +17,7 @@ import (
 
 // SchemaVersion is the version of the stored event layout. The store migrates
 // older data directories forward; bump it whenever a stored column changes.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // Size limits of the fixed-size arrays in Event.
 const (

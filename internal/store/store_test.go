@@ -1074,3 +1074,41 @@ func TestCloseThreads(t *testing.T) {
 		}
 	}
 }
+
+// TestNewDayRareFSST: a new day file stores "rare" with the compression
+// migration 7 fixes (DuckDB tries no other method on it).
+func TestNewDayRareFSST(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openT(t, dir, Options{})
+	// Identical events: left to choose, DuckDB stores a column of one
+	// repeated value as Constant or Dictionary, never FSST.
+	evs := make([]event.Event, 5000)
+	for i := range evs {
+		evs[i] = event.Event{Time: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC), IPVersion: 4, Proto: event.ProtoTCP,
+			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("198.51.100.1"), DstPort: 22, TTL: 64}
+	}
+	for range 2 { // the second time in a reopened store
+		if err := s.Append(ctx, evs, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s = openT(t, dir, Options{})
+	}
+	s.Close()
+	s = openT(t, dir, Options{ReadOnly: true})
+	var got []string
+	if err := s.Query(ctx, "SELECT DISTINCT compression FROM pragma_storage_info('d20260101.events') WHERE column_name = 'rare' AND segment_type = 'BLOB'", func(_ []string, row []any) error {
+		if row != nil {
+			got = append(got, row[0].(string))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []string{"FSST"}) {
+		t.Fatalf("rare stored as %v, want [FSST]", got)
+	}
+}
