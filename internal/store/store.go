@@ -400,10 +400,6 @@ func (s *Store) sortedDays() []*day {
 // payload side tables' columns.
 const viewSelect = "e.*, a.* EXCLUDE (ref), l.* EXCLUDE (ref)"
 
-// ensureViews rebuilds the views if days were attached or removed since
-// they were built. Binding the views costs ~100 ms with a month of packed
-// days (each day's rare decoding is ~45 expressions), so the writer does
-// not rebuild them per new day, only before a query that may read them.
 // lockConfig freezes DuckDB's configuration (lock_configuration), once.
 func (s *Store) lockConfig(ctx context.Context) error {
 	s.mu.Lock()
@@ -421,6 +417,10 @@ func (s *Store) lockConfig(ctx context.Context) error {
 	return nil
 }
 
+// ensureViews rebuilds the views if days were attached or removed since
+// they were built. Binding the views costs ~100 ms with a month of packed
+// days (each day's rare decoding is ~45 expressions), so the writer does
+// not rebuild them per new day, only before a query that may read them.
 func (s *Store) ensureViews(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
