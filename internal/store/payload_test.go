@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/gob"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -100,7 +101,7 @@ func TestV1DataDirMigrates(t *testing.T) {
 	dir := t.TempDir()
 	copyTree(t, filepath.Join("testdata", "v1"), dir)
 
-	if _, err := Open(ctx, dir, Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "open it once writable") {
+	if _, err := Open(ctx, dir, Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("state schema version 2, this darkscope needs %d: open it once writable", stateMigrations[len(stateMigrations)-1].version)) {
 		t.Fatalf("read-only open of the v1 directory: %v", err)
 	}
 	s := openT(t, dir, Options{})
@@ -474,7 +475,7 @@ func TestV3DataDirMigrates(t *testing.T) {
 		t.Fatalf("events.gob holds %d events", len(want))
 	}
 
-	if _, err := Open(ctx, dir, Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "open it once writable") {
+	if _, err := Open(ctx, dir, Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("state schema version 2, this darkscope needs %d: open it once writable", stateMigrations[len(stateMigrations)-1].version)) {
 		t.Fatalf("read-only open of the v3 directory: %v", err)
 	}
 	s := openT(t, dir, Options{})

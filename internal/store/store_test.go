@@ -1112,3 +1112,24 @@ func TestNewDayRareFSST(t *testing.T) {
 		t.Fatalf("rare stored as %v, want [FSST]", got)
 	}
 }
+
+// TestReadOnlyRefusesOldDay: a read-only open refuses a day file one
+// migration behind, naming both versions (the state file is current).
+func TestReadOnlyRefusesOldDay(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openT(t, dir, Options{})
+	if err := s.Append(ctx, []event.Event{{Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM d20260101.schema_migrations WHERE version = ?", event.SchemaVersion); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("schema version %d, this darkscope needs %d: open it once writable", event.SchemaVersion-1, event.SchemaVersion)
+	if _, err := Open(ctx, dir, Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("read-only open of a day one migration behind: %v, want %q", err, want)
+	}
+}
