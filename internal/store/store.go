@@ -239,7 +239,7 @@ func (s *Store) open(ctx context.Context) error {
 		return err
 	}
 	if !s.opts.ReadOnly {
-		if err := migrate(ctx, s.db, "state", stateMigrations); err != nil {
+		if err := migrate(ctx, s.db, "state", stateMigrations, nil); err != nil {
 			return err
 		}
 	} else if v, err := schemaVersion(ctx, s.db, "state"); err != nil {
@@ -356,7 +356,7 @@ func (s *Store) attachDay(ctx context.Context, t time.Time) (*day, error) {
 		return nil, err
 	}
 	if !s.opts.ReadOnly {
-		if err := migrate(ctx, s.db, d.alias, dayMigrations); err != nil {
+		if err := migrate(ctx, s.db, d.alias, dayMigrations, newDay); err != nil {
 			return nil, err
 		}
 	} else if v, err := schemaVersion(ctx, s.db, d.alias); err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -1131,5 +1132,73 @@ func TestReadOnlyRefusesOldDay(t *testing.T) {
 	want := fmt.Sprintf("schema version %d, this darkscope needs %d: open it once writable", event.SchemaVersion-1, event.SchemaVersion)
 	if _, err := Open(ctx, dir, Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("read-only open of a day one migration behind: %v, want %q", err, want)
+	}
+}
+
+// TestNewDayMatchesMigrations: a new day file built directly (newDay) has
+// the tables, columns, constraints, migration records and storage choices
+// the dayMigrations chain gives an empty file.
+func TestNewDayMatchesMigrations(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openT(t, dir, Options{})
+	evs := make([]event.Event, 3000)
+	for i := range evs {
+		evs[i] = event.Event{Time: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC), IPVersion: 4, Proto: event.ProtoTCP,
+			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("198.51.100.1"), DstPort: uint16(i % 7), TTL: 64}
+	}
+	if err := s.Append(ctx, evs, nil); err != nil { // d20260101: built by newDay
+		t.Fatal(err)
+	}
+	for alias, fresh := range map[string]func(context.Context, *sql.Tx, string) error{"chain": nil, "direct": newDay} {
+		if err := s.attach(ctx, filepath.Join(dir, alias+".duckdb"), alias); err != nil {
+			t.Fatal(err)
+		}
+		if err := migrate(ctx, s.db, alias, dayMigrations, fresh); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.db.ExecContext(ctx, "INSERT INTO "+alias+".events SELECT * FROM d20260101.events"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.db.ExecContext(ctx, "CHECKPOINT "+alias); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dump := func(alias string) string {
+		var b strings.Builder
+		for _, q := range []string{
+			"SELECT table_name, column_index, column_name, data_type, is_nullable, column_default FROM duckdb_columns() WHERE database_name = '" + alias + "' ORDER BY ALL",
+			"SELECT table_name, constraint_type, constraint_column_names FROM duckdb_constraints() WHERE database_name = '" + alias + "' ORDER BY ALL",
+			"SELECT version, name FROM " + alias + ".schema_migrations ORDER BY ALL",
+			"SELECT events FROM " + alias + ".rollup_state",
+			"SELECT column_name, segment_type, compression FROM pragma_storage_info('" + alias + ".events') ORDER BY ALL",
+		} {
+			rows, err := s.db.QueryContext(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cols, _ := rows.Columns()
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprintln(&b, vals...)
+			}
+			rows.Close()
+			b.WriteString("--\n")
+		}
+		return b.String()
+	}
+	chain, direct := dump("chain"), dump("direct")
+	if diff := gocmp.Diff(chain, direct); diff != "" {
+		t.Fatalf("new day built directly differs from the migration chain (-chain +direct):\n%s", diff)
+	}
+	if !strings.Contains(chain, "rare BLOB FSST") || strings.Count(chain, "\n") < 40 {
+		t.Fatalf("dump too thin to compare:\n%s", chain)
 	}
 }
