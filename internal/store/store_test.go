@@ -1084,11 +1084,7 @@ func TestNewDayRareFSST(t *testing.T) {
 	s := openT(t, dir, Options{})
 	// Identical events: left to choose, DuckDB stores a column of one
 	// repeated value as Constant or Dictionary, never FSST.
-	evs := make([]event.Event, 5000)
-	for i := range evs {
-		evs[i] = event.Event{Time: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC), IPVersion: 4, Proto: event.ProtoTCP,
-			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("198.51.100.1"), DstPort: 22, TTL: 64}
-	}
+	evs := sameProbes(5000, 1)
 	for range 2 { // the second time in a reopened store
 		if err := s.Append(ctx, evs, nil); err != nil {
 			t.Fatal(err)
@@ -1142,11 +1138,7 @@ func TestNewDayMatchesMigrations(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openT(t, dir, Options{})
-	evs := make([]event.Event, 3000)
-	for i := range evs {
-		evs[i] = event.Event{Time: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC), IPVersion: 4, Proto: event.ProtoTCP,
-			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("198.51.100.1"), DstPort: uint16(i % 7), TTL: 64}
-	}
+	evs := sameProbes(3000, 7)
 	if err := s.Append(ctx, evs, nil); err != nil { // d20260101: built by newDay
 		t.Fatal(err)
 	}
@@ -1201,4 +1193,15 @@ func TestNewDayMatchesMigrations(t *testing.T) {
 	if !strings.Contains(chain, "rare BLOB FSST") || strings.Count(chain, "\n") < 40 {
 		t.Fatalf("dump too thin to compare:\n%s", chain)
 	}
+}
+
+// sameProbes is n TCP probes from one source to one darknet address, one
+// a second from 2026-01-01, to ports 22 up to 22+ports-1 in turn.
+func sameProbes(n, ports int) []event.Event {
+	evs := make([]event.Event, n)
+	for i := range evs {
+		evs[i] = event.Event{Time: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC), IPVersion: 4, Proto: event.ProtoTCP,
+			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("198.51.100.1"), DstPort: uint16(22 + i%ports), TTL: 64}
+	}
+	return evs
 }
