@@ -9,51 +9,34 @@ import (
 // TestKlFastHex checks the one-pass hex reader against its definition on
 // edge cases and random inputs.
 func TestKlFastHex(t *testing.T) {
-	maxes := []uint64{0xff, 0xffff, 0xffffffff, 1<<64 - 1}
-	cases := []string{
+	diffReaders(t, "RES=", klFastHex, klFastHexSlow, []uint64{0xff, 0xffff, 0xffffffff, 1<<64 - 1}, []string{
 		"RES=0x00 ", "RES=0x ", "RES=0x", "RES=0X1f ", "RES=0xfF ", "RES=0x100 ", "RES=ff ", "RES=0 ", "RES= ",
 		"RES=0x0x1 ", "RES=0xg ", "RES=00000000000000001 ", "RES=0x0000000000000001 ", "RES=0x00000000000000001 ",
 		"RES=0xffffffffffffffff ", "RES=x1 ", "RES=0", "RES=", "R",
-	}
-	check := func(s string) {
-		for _, max := range maxes {
-			for i := 0; i <= min(len(s), 2); i++ {
-				x1, j1, ok1 := klFastHex([]byte(s), i, "RES=", max)
-				x2, j2, ok2 := klFastHexSlow([]byte(s), i, "RES=", max)
-				if x1 != x2 || j1 != j2 || ok1 != ok2 {
-					t.Fatalf("%q at %d max %#x: fast (%d, %d, %v), slow (%d, %d, %v)", s, i, max, x1, j1, ok1, x2, j2, ok2)
-				}
-			}
-		}
-	}
-	for _, s := range cases {
-		check(s)
-	}
-	r := rand.New(rand.NewPCG(3, 4))
-	alphabet := "0123456789abcdefABCDEFxX0000 g"
-	for range 200_000 {
-		b := []byte("RES=")
-		for range r.IntN(22) {
-			b = append(b, alphabet[r.IntN(len(alphabet))])
-		}
-		check(string(b))
-	}
+	}, "0123456789abcdefABCDEFxX0000 g", 22, 3)
 }
 
 // TestKlFastNum checks the one-pass number reader against its definition
 // on edge cases and random inputs made of digits, spaces and other bytes.
 func TestKlFastNum(t *testing.T) {
-	maxes := []uint64{0xff, 0xffff, 0xfffff, 0xffffffff, 1<<64 - 1}
-	cases := []string{
+	diffReaders(t, "ID=", klFastNum, klFastNumSlow, []uint64{0xff, 0xffff, 0xfffff, 0xffffffff, 1<<64 - 1}, []string{
 		"ID=0 ", "ID=65535 ", "ID=65536 ", "ID= ", "ID=12", "ID=12x ", "ID=", "I", "",
 		"ID=000000000000000000001 ", "ID=00000000000000000001 ", "ID=4294967295 ", "ID=4294967296 ",
 		"ID=18446744073709551615 ", "ID=18446744073709551616 ", "ID=99999999999999999999999 ", "XD=1 ", "ID=-1 ",
-	}
+	}, "0123456789000999 x", 26, 1)
+}
+
+// diffReaders requires fast and slow to agree on every case and on 200k
+// random inputs (key followed by up to maxLen bytes of alphabet), for each
+// max and start offset.
+func diffReaders(t *testing.T, key string, fast, slow func([]byte, int, string, uint64) (uint64, int, bool),
+	maxes []uint64, cases []string, alphabet string, maxLen int, seed uint64) {
+	t.Helper()
 	check := func(s string) {
 		for _, max := range maxes {
 			for i := 0; i <= min(len(s), 2); i++ {
-				x1, j1, ok1 := klFastNum([]byte(s), i, "ID=", max)
-				x2, j2, ok2 := klFastNumSlow([]byte(s), i, "ID=", max)
+				x1, j1, ok1 := fast([]byte(s), i, key, max)
+				x2, j2, ok2 := slow([]byte(s), i, key, max)
 				if x1 != x2 || j1 != j2 || ok1 != ok2 {
 					t.Fatalf("%q at %d max %#x: fast (%d, %d, %v), slow (%d, %d, %v)", s, i, max, x1, j1, ok1, x2, j2, ok2)
 				}
@@ -63,11 +46,10 @@ func TestKlFastNum(t *testing.T) {
 	for _, s := range cases {
 		check(s)
 	}
-	r := rand.New(rand.NewPCG(1, 2))
-	alphabet := "0123456789000999 x"
+	r := rand.New(rand.NewPCG(seed, seed+1))
 	for range 200_000 {
-		b := []byte("ID=")
-		for range r.IntN(26) {
+		b := []byte(key)
+		for range r.IntN(maxLen) {
 			b = append(b, alphabet[r.IntN(len(alphabet))])
 		}
 		check(string(b))
