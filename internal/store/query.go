@@ -284,6 +284,17 @@ func (s *Store) rebuildGlobal(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rebuild all-time rollups: %w", err)
 	}
+	// Input rows, at most: the rows of the days merged, and the all-time
+	// table's (at most the events it was built from).
+	var rows uint64
+	for _, d := range add {
+		rows += d.events
+	}
+	if incremental {
+		for _, n := range s.allDays {
+			rows += n
+		}
+	}
 	err = func() error {
 		for _, t := range allTables {
 			var parts []string
@@ -296,10 +307,25 @@ func (s *Store) rebuildGlobal(ctx context.Context) error {
 			if len(parts) == 0 {
 				parts = append(parts, "SELECT * FROM state."+t.all+" WHERE false")
 			}
-			q := "CREATE OR REPLACE TABLE state." + t.all + " AS SELECT " + t.keys + ", " + t.merge +
-				" FROM (" + strings.Join(parts, " UNION ALL ") + ") GROUP BY ALL"
-			if _, err := tx.ExecContext(ctx, q); err != nil {
+			sel := "SELECT " + t.keys + ", " + t.merge + " FROM (" + strings.Join(parts, " UNION ALL ") + ")"
+			n := 1
+			if t.part != "" {
+				n = s.allPartitions(rows)
+			}
+			if n == 1 {
+				if _, err := tx.ExecContext(ctx, "CREATE OR REPLACE TABLE state."+t.all+" AS "+sel+" GROUP BY ALL"); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, "CREATE OR REPLACE TABLE state."+t.all+" AS "+sel+" WHERE false GROUP BY ALL"); err != nil {
 				return err
+			}
+			for k := range n {
+				q := "INSERT INTO state." + t.all + " " + sel + " WHERE " + t.part + " % " + strconv.Itoa(n) + " = " + strconv.Itoa(k) + " GROUP BY ALL"
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return err
+				}
 			}
 		}
 		if !incremental {
@@ -327,6 +353,30 @@ func (s *Store) rebuildGlobal(ctx context.Context) error {
 	}
 	s.log.Debug("rebuilt all-time rollups", "days", len(days), "merged", len(add), "incremental", incremental, "took", time.Since(start))
 	return nil
+}
+
+// allPartRows and maxAllPartitions size rebuildGlobal's split: a table
+// whose rebuild reads more than allPartRows rows is regrouped in up to
+// maxAllPartitions slices of its key, one GROUP BY each over the same
+// input, so each slice's hash table is that much smaller. Regrouping 29
+// days' roll_src (8.5M rows, 1M sources) in a writer just opened on them
+// took 3.2-4.3 s in one GROUP BY and 2.6 s in 8 (3 runs each); the query
+// alone peaked at 0.9 GB in one, 0.36 GB in 8. At the close of the import
+// that wrote those days (their rollups still cached) it took 1.8-2.5 s
+// either way: the close did not measurably change.
+const (
+	allPartRows      = 1 << 20
+	maxAllPartitions = 8
+)
+
+// allPartitions is the number of slices rebuildGlobal regroups a table of
+// at most rows input rows in.
+func (s *Store) allPartitions(rows uint64) int {
+	per := uint64(allPartRows)
+	if s.partRows > 0 {
+		per = s.partRows
+	}
+	return int(min(uint64(maxAllPartitions), max(1, (rows+per-1)/per)))
 }
 
 func (s *Store) loadAllDays(ctx context.Context) error {

@@ -477,11 +477,13 @@ const allMerge = "sum(events)::UBIGINT AS events, min(first) AS first, max(last)
 
 // allTables pairs the all-time rollups in state.duckdb with the per-day
 // rollups they sum, and how to merge rows (first/last by min/max).
-var allTables = []struct{ all, day, keys, merge string }{
-	{"all_src", "roll_src", "src_hi, src_lo, ip_version", allMerge},
-	{"all_dst", "roll_dst", "dst_hi, dst_lo, ip_version", allMerge},
-	{"all_port", "roll_port", "proto, dst_port", allMerge},
-	{"all_sensor", "roll_sensor", "sensor", allMerge},
+// part, when set, is the column rebuildGlobal may split a large rebuild
+// on (see allPartitions).
+var allTables = []struct{ all, day, keys, merge, part string }{
+	{"all_src", "roll_src", "src_hi, src_lo, ip_version", allMerge, "src_lo"},
+	{"all_dst", "roll_dst", "dst_hi, dst_lo, ip_version", allMerge, "dst_lo"},
+	{"all_port", "roll_port", "proto, dst_port", allMerge, ""},
+	{"all_sensor", "roll_sensor", "sensor", allMerge, ""},
 }
 
 // dayMigrations build one events/YYYY-MM-DD.duckdb file. Version numbers

@@ -119,6 +119,8 @@ type Store struct {
 	closed   bool
 	// cfgLocked: lock_configuration is set (see lockConfig).
 	cfgLocked bool
+	// partRows, when set (tests), replaces allPartRows.
+	partRows uint64
 	// beforeClose, when set (tests), runs in Close before its rollup work.
 	beforeClose func()
 	// fin is the day being finished in the background (finishDay), or nil.

@@ -305,12 +305,24 @@ func skewedEvents(r *rand.Rand, n int, base time.Time, days int) []event.Event {
 }
 
 func TestTopAndHistogramMatchNaive(t *testing.T) {
+	// partRows 0 regroups the all-time rollups in one GROUP BY; 700 splits
+	// them in slices (allPartitions) on this small data.
+	for _, partRows := range []uint64{0, 700} {
+		t.Run(fmt.Sprintf("partRows=%d", partRows), func(t *testing.T) { testTopAndHistogramMatchNaive(t, partRows) })
+	}
+}
+
+func testTopAndHistogramMatchNaive(t *testing.T, partRows uint64) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(3, 4))
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	evs := skewedEvents(r, 6000, base, 4)
 	s := openT(t, dir, Options{})
+	s.partRows = partRows
+	if partRows > 0 && s.allPartitions(4000) < 2 {
+		t.Fatalf("allPartitions(4000) = %d with partRows %d, want a split", s.allPartitions(4000), partRows)
+	}
 	// Append day by day in time order so rollups of finished days get built
 	// while the last day stays raw.
 	sorted := slices.Clone(evs)
