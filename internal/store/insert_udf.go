@@ -37,14 +37,18 @@ type batchSource struct {
 	infos   []duckdb.ColumnInfo
 	withRef bool // the last column is payload_ref
 	threads int
+	// noBytes: no event of the batch has payload bytes, and the INSERT
+	// does not project the payload column (packedSelect): FillChunk skips
+	// it (a NULL per row was a cgo call each).
+	noBytes bool
 }
 
 func (b *batchSource) ColumnInfos() []duckdb.ColumnInfo     { return b.infos }
 func (b *batchSource) Cardinality() *duckdb.CardinalityInfo { return nil }
 func (b *batchSource) Init() duckdb.ParallelTableSourceInfo {
-	b.events, b.refs, b.ctx = nil, nil, nil
+	b.events, b.refs, b.ctx, b.noBytes = nil, nil, nil, false
 	if p := b.pending.Load(); p != nil {
-		b.events, b.refs, b.ctx = p.events, p.refs, p.ctx
+		b.events, b.refs, b.ctx, b.noBytes = p.events, p.refs, p.ctx, !p.bytes
 	}
 	b.next.Store(0)
 	return duckdb.ParallelTableSourceInfo{MaxThreads: b.threads}
@@ -73,6 +77,9 @@ func (b *batchSource) FillChunk(local any, ch duckdb.DataChunk) error {
 					return fmt.Errorf("append column ctx: %w", err)
 				}
 			}
+			continue
+		}
+		if b.noBytes && appendCols[c].name == payloadColumn {
 			continue
 		}
 		if err := fillColumn(ch, c, &appendCols[c], evs, st); err != nil {
@@ -215,15 +222,18 @@ func (s *Store) prepareInsert(_ context.Context, d *day, events []event.Event) (
 
 // exec runs the day's prepared INSERT inside Append's transaction.
 func (p *pendingInsert) exec(ctx context.Context, s *Store, d *day) (int64, error) {
-	withRef := p.batch.refs != nil
+	withRef, withBytes := p.batch.refs != nil, p.batch.bytes
 	key, fn := d.alias, s.ins.fnName
 	if withRef {
 		key, fn = d.alias+"+p", fn+"_p"
 	}
+	if withBytes {
+		key += "+b"
+	}
 	st, ok := s.ins.stmts[key]
 	if !ok {
 		var err error
-		st, err = s.wconn.PrepareContext(ctx, insertSQL(d, fn+"()", withRef))
+		st, err = s.wconn.PrepareContext(ctx, insertSQL(d, fn+"()", withRef, withBytes))
 		if err != nil {
 			return 0, err
 		}
@@ -240,7 +250,7 @@ func (p *pendingInsert) release() { p.s.pending.Store(nil) }
 
 // forgetDay closes the prepared INSERT of a day that is being detached.
 func (s *Store) forgetDay(alias string) {
-	for _, key := range []string{alias, alias + "+p"} {
+	for _, key := range []string{alias, alias + "+p", alias + "+b", alias + "+p+b"} {
 		if st, ok := s.ins.stmts[key]; ok {
 			st.Close()
 			delete(s.ins.stmts, key)

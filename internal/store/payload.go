@@ -204,11 +204,21 @@ type pendingBatch struct {
 	auth    []payloadRow
 	alerts  []payloadRow
 	lastRef uint32 // the day's highest ref once the batch is stored
+	// bytes: some event has payload bytes. Without, the INSERT takes
+	// NULL for the payload column and the append function leaves it out
+	// (see batchSource.FillChunk).
+	bytes bool
 }
 
 // makeBatch numbers the payloads of events after the day's last ref.
 func makeBatch(d *day, events []event.Event) *pendingBatch {
 	b := &pendingBatch{events: events, lastRef: d.refs}
+	for i := range events {
+		if events[i].PayloadCap > 0 {
+			b.bytes = true
+			break
+		}
+	}
 	if !hasPayload(events) {
 		return b
 	}

@@ -190,6 +190,9 @@ func withHalves(cols []struct{ name, ddl, expr string }) []struct{ name, ddl, ex
 	return out
 }
 
+// payloadColumn is the events column of the payload's first bytes.
+const payloadColumn = "payload"
+
 // addrColumns are the UHUGEINT address columns that layout version 5
 // stores as halves.
 var addrColumns = []string{"src_addr", "dst_addr"}
@@ -266,11 +269,17 @@ func layoutDDL(table string, cols []struct{ name, ddl, expr string }) string {
 
 // packedSelect selects the packed stored columns (and payload_ref: from
 // the function's column when withRef, else NULL) from the append function
-// from.
-func packedSelect(from string, withRef bool) string {
+// from. Without withBytes the payload column is NULL rather than the
+// function's, which DuckDB then does not ask the function for (projection
+// pushdown).
+func packedSelect(from string, withRef, withBytes bool) string {
 	exprs := make([]string, 0, len(packedColumns)+1)
 	for _, c := range packedColumns {
-		exprs = append(exprs, c.expr+" AS "+quoteIdent(c.name))
+		expr := c.expr
+		if c.name == payloadColumn && !withBytes {
+			expr = "NULL::BLOB"
+		}
+		exprs = append(exprs, expr+" AS "+quoteIdent(c.name))
 	}
 	ref := "NULL::UINTEGER"
 	if withRef {
@@ -281,18 +290,19 @@ func packedSelect(from string, withRef bool) string {
 }
 
 // insertSQL is the INSERT of one batch into the events of day d from the
-// append function (or view) from. A packed day (the version-4 layout)
+// append function (or view) from (withRef, withBytes: see packedSelect).
+// A packed day (the version-4 layout)
 // takes the packed columns as they are; a day file written before version 3
 // keeps its version-2 columns, decoded from the same packed columns and its
 // ctx table.
-func insertSQL(d *day, from string, withRef bool) string {
+func insertSQL(d *day, from string, withRef, withBytes bool) string {
 	if d.packed {
 		names := make([]string, 0, len(packedColumns)+1)
 		for _, c := range packedColumns {
 			names = append(names, quoteIdent(c.name))
 		}
 		names = append(names, quoteIdent(refColumn.name))
-		return "INSERT INTO " + d.alias + ".events (" + strings.Join(names, ", ") + ") " + packedSelect(from, withRef)
+		return "INSERT INTO " + d.alias + ".events (" + strings.Join(names, ", ") + ") " + packedSelect(from, withRef, withBytes)
 	}
 	names := make([]string, 0, len(eventColumns)+1)
 	for _, c := range eventColumns {
@@ -300,7 +310,7 @@ func insertSQL(d *day, from string, withRef bool) string {
 	}
 	names = append(names, quoteIdent(refColumn.name))
 	return "INSERT INTO " + d.alias + ".events (" + strings.Join(names, ", ") + ") SELECT * FROM " +
-		decodeSelectFrom(ctxJoin("("+packedSelect(from, withRef)+")", d.alias, ""))
+		decodeSelectFrom(ctxJoin("("+packedSelect(from, withRef, withBytes)+")", d.alias, ""))
 }
 
 // ctxJoin is the FROM item of src (columns of the packed layout) with

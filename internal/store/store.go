@@ -96,7 +96,7 @@ type Store struct {
 	conn       *duckdb.Connector
 	db         *sql.DB
 	wconn      *sql.Conn // the one connection that appends (nil when read-only)
-	ins        inserter  // the write path's state (insert_udf.go or insert_arrow.go)
+	ins        inserter  // the write path's state (insert_udf.go)
 	// pending is the batch being appended (read by the append functions);
 	// payFn names the payload side tables' append functions.
 	pending atomic.Pointer[pendingBatch]
