@@ -362,7 +362,7 @@ func (s *Store) rebuildGlobal(ctx context.Context) error {
 // days' roll_src (8.5M rows, 1M sources) in a writer just opened on them
 // took 3.2-4.3 s in one GROUP BY and 2.6 s in 8 (3 runs each); the query
 // alone peaked at 0.9 GB in one, 0.36 GB in 8. At the close of the import
-// that wrote those days (their rollups still cached) it took 1.8-2.5 s
+// that wrote those days (their rollups still cached) it took 1.7-2.6 s
 // either way: the close did not measurably change.
 const (
 	allPartRows      = 1 << 20
