@@ -322,7 +322,7 @@ func (s *Store) rebuildGlobal(ctx context.Context) error {
 				return err
 			}
 			for k := range n {
-				q := "INSERT INTO state." + t.all + " " + sel + " WHERE " + t.part + " % " + strconv.Itoa(n) + " = " + strconv.Itoa(k) + " GROUP BY ALL"
+				q := "INSERT INTO state." + t.all + " " + sel + " WHERE coalesce(" + t.part + ", 0) % " + strconv.Itoa(n) + " = " + strconv.Itoa(k) + " GROUP BY ALL"
 				if _, err := tx.ExecContext(ctx, q); err != nil {
 					return err
 				}
@@ -357,8 +357,9 @@ func (s *Store) rebuildGlobal(ctx context.Context) error {
 
 // allPartRows and maxAllPartitions size rebuildGlobal's split: a table
 // whose rebuild reads more than allPartRows rows is regrouped in up to
-// maxAllPartitions slices of its key, one GROUP BY each over the same
-// input, so each slice's hash table is that much smaller. Regrouping 29
+// maxAllPartitions slices of its key (by the address's low half; a NULL
+// address, the packets without one, falls in slice 0), one GROUP BY each
+// over the same input, so each slice's hash table is that much smaller. Regrouping 29
 // days' roll_src (8.5M rows, 1M sources) in a writer just opened on them
 // took 3.2-4.3 s in one GROUP BY and 2.6 s in 8 (3 runs each); the query
 // alone peaked at 0.9 GB in one, 0.36 GB in 8. At the close of the import
