@@ -21,7 +21,7 @@ import (
 // type (no boxing, unlike Appender.AppendRow).
 type inserter struct {
 	fnName string               // packet columns only; fnName+"_p" adds payload_ref
-	stmts  map[string]*sql.Stmt // prepared INSERT per day alias (and alias+"+p" for the payload_ref variant)
+	stmts  map[string]*sql.Stmt // prepared INSERT per day alias, +"+p" with payload_ref, +"+b" with payload bytes
 }
 
 // batchSource feeds the pending batch to DuckDB, chunk by chunk, from
