@@ -210,16 +210,23 @@ type pendingBatch struct {
 	bytes bool
 }
 
-// makeBatch numbers the payloads of events after the day's last ref.
+// makeBatch numbers the payloads of events after the day's last ref; a
+// batch without an Auth or Alert takes the packet-only insert (no
+// payload_ref, no side tables).
 func makeBatch(d *day, events []event.Event) *pendingBatch {
 	b := &pendingBatch{events: events, lastRef: d.refs}
+	// One pass over the batch (the writer's thread is the import's
+	// critical path) for both flags.
+	refs := false
 	for i := range events {
-		if events[i].PayloadCap > 0 {
-			b.bytes = true
+		e := &events[i]
+		b.bytes = b.bytes || e.PayloadCap > 0
+		refs = refs || e.Auth != nil || e.Alert != nil
+		if b.bytes && refs {
 			break
 		}
 	}
-	if !hasPayload(events) {
+	if !refs {
 		return b
 	}
 	b.refs = make([]uint32, len(events))
@@ -361,17 +368,6 @@ func (s *Store) execPayload(ctx context.Context, alias string) error {
 		}
 	}
 	return nil
-}
-
-// hasPayload reports whether any event of the batch carries Auth or Alert;
-// batches without one take the packet-only insert (no payload_ref, no side tables).
-func hasPayload(evs []event.Event) bool {
-	for i := range evs {
-		if evs[i].Auth != nil || evs[i].Alert != nil {
-			return true
-		}
-	}
-	return false
 }
 
 // payloadSelect reads the payload columns back (from payloadJoin) in the order payloadScan.dests expects.

@@ -359,12 +359,12 @@ func (s *Store) rebuildGlobal(ctx context.Context) error {
 // whose rebuild reads more than allPartRows rows is regrouped in up to
 // maxAllPartitions slices of its key (by the address's low half; a NULL
 // address, the packets without one, falls in slice 0), one GROUP BY each
-// over the same input, so each slice's hash table is that much smaller. Regrouping 29
-// days' roll_src (8.5M rows, 1M sources) in a writer just opened on them
-// took 3.2-4.3 s in one GROUP BY and 2.6 s in 8 (3 runs each); the query
-// alone peaked at 0.9 GB in one, 0.36 GB in 8. At the close of the import
-// that wrote those days (their rollups still cached) it took 1.7-2.6 s
-// either way: the close did not measurably change.
+// over the same input, so each slice's hash table is that much smaller.
+// Regrouping 29 days' roll_src (8.5M rows, 1M sources) in a writer just
+// opened on them took 3.2-4.3 s in one GROUP BY and 2.6 s in 8 (3 runs
+// each); the query alone peaked at 0.9 GB in one, 0.36 GB in 8. At the
+// close of the import that wrote those days (their rollups still cached)
+// it took 1.7-2.6 s either way: the close did not measurably change.
 const (
 	allPartRows      = 1 << 20
 	maxAllPartitions = 8

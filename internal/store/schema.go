@@ -291,10 +291,9 @@ func packedSelect(from string, withRef, withBytes bool) string {
 
 // insertSQL is the INSERT of one batch into the events of day d from the
 // append function (or view) from (withRef, withBytes: see packedSelect).
-// A packed day (the version-4 layout)
-// takes the packed columns as they are; a day file written before version 3
-// keeps its version-2 columns, decoded from the same packed columns and its
-// ctx table.
+// A packed day (the version-4 layout) takes the packed columns as they
+// are; a day file written before version 3 keeps its version-2 columns,
+// decoded from the same packed columns and its ctx table.
 func insertSQL(d *day, from string, withRef, withBytes bool) string {
 	if d.packed {
 		names := make([]string, 0, len(packedColumns)+1)
